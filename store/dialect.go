@@ -1,0 +1,66 @@
+package store
+
+import (
+	"errors"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// dialect is everything that differs between PostgreSQL and SQLite. Queries
+// are written once, with ? placeholders and the column names of the layout,
+// and specialised per dialect when they are built.
+type dialect struct {
+	driver string // "postgres" or "sqlite", as Driver reports it
+	// bindType is sqlx's placeholder style for Rebind.
+	bindType int
+	// migrateDialect is sql-migrate's name for the dialect.
+	migrateDialect string
+	// timeArg is the value written to a time column.
+	timeArg func(time.Time) any
+	// layoutQuery lists the columns of table "user" that tell the layouts
+	// apart (emailVerified or email_verified).
+	layoutQuery string
+	// isUniqueViolation reports a UNIQUE or PRIMARY KEY violation.
+	isUniqueViolation func(error) bool
+}
+
+var postgresDialect = &dialect{
+	driver:         "postgres",
+	bindType:       sqlx.DOLLAR,
+	migrateDialect: "postgres",
+	// A UTC time.Time is right for both timestamptz and timestamp without
+	// time zone: PostgreSQL ignores the offset of the literal for the latter
+	// and stores the UTC wall clock, which is what Drizzle stores too.
+	timeArg: func(t time.Time) any { return t.UTC() },
+	// current_schema() is where the migration creates the tables and where
+	// unqualified names in our queries resolve first.
+	layoutQuery: `SELECT column_name FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = 'user'
+		AND column_name IN ('emailVerified', 'email_verified')`,
+	isUniqueViolation: func(err error) bool {
+		return pq.As(err, pqerror.UniqueViolation) != nil
+	},
+}
+
+var sqliteDialect = &dialect{
+	driver:         "sqlite",
+	bindType:       sqlx.QUESTION,
+	migrateDialect: "sqlite3",
+	timeArg:        func(t time.Time) any { return formatSQLiteTime(t) },
+	layoutQuery: `SELECT name FROM pragma_table_info('user')
+		WHERE name IN ('emailVerified', 'email_verified')`,
+	isUniqueViolation: func(err error) bool {
+		// Extended result codes are on in modernc, so the code is
+		// SQLITE_CONSTRAINT_UNIQUE or _PRIMARYKEY, not bare SQLITE_CONSTRAINT.
+		var se *sqlite.Error
+		if !errors.As(err, &se) {
+			return false
+		}
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	},
+}

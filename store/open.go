@@ -1,0 +1,186 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"go.uber.org/zap"
+
+	// Registers the "sqlite" database/sql driver.
+	_ "modernc.org/sqlite"
+)
+
+// acceptedForms are the DSN forms Open understands.
+const acceptedForms = "postgres://, postgresql://, sqlite://<path>"
+
+// Options tune Open.
+type Options struct {
+	// Logger receives warnings (e.g. the removed channel_binding parameter).
+	// Nil means zap.NewNop().
+	Logger *zap.Logger
+	// Schema is "auto" (detect at Migrate), "camel" or "snake". Empty means
+	// "auto".
+	Schema string
+}
+
+// Store is one connection pool to one database.
+type Store struct {
+	db      *sqlx.DB
+	dialect *dialect
+	log     *zap.Logger
+	schema  string // requested layout: "auto", "camel" or "snake"
+
+	// sqlitePath is the database file; empty on PostgreSQL.
+	sqlitePath string
+
+	// q holds the statements built for the detected column layout. Nil until
+	// Detect (or Migrate) ran, unless the layout was given explicitly.
+	q        atomic.Pointer[queries]
+	detectMu sync.Mutex
+}
+
+// Open parses dsn and prepares a pool without connecting: `caddy validate`
+// must not touch the database. Accepted forms: postgres://…,
+// postgresql://…, sqlite://<path>.
+func Open(dsn string, opts Options) (*Store, error) {
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	schema := opts.Schema
+	if schema == "" {
+		schema = "auto"
+	}
+	if schema != "auto" && schema != string(layoutCamel) && schema != string(layoutSnake) {
+		return nil, fmt.Errorf("store: unknown schema %q: want auto, camel or snake", opts.Schema)
+	}
+
+	s := &Store{log: log, schema: schema}
+	scheme, _, _ := strings.Cut(dsn, "://")
+	var err error
+	switch strings.ToLower(scheme) {
+	case "postgres", "postgresql":
+		err = s.openPostgres(dsn)
+	case "sqlite":
+		err = s.openSQLite(dsn)
+	default:
+		// The DSN itself is not quoted: it may hold a password.
+		return nil, dsnError("unsupported database DSN")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if schema != "auto" {
+		s.q.Store(buildQueries(layout(schema), s.dialect))
+	}
+	return s, nil
+}
+
+// dsnError names the accepted forms in every DSN error, so that a config
+// error tells the operator what would have worked.
+func dsnError(format string, args ...any) error {
+	return fmt.Errorf("store: "+format+" (accepted forms: "+acceptedForms+")", args...)
+}
+
+// unsupportedPQParams are libpq parameters that lib/pq does not know. lib/pq
+// would send them to the server as run-time parameters, which the server
+// refuses ("unrecognized configuration parameter"), so they are removed.
+// Neon's connection strings carry channel_binding=require.
+var unsupportedPQParams = []string{"channel_binding"}
+
+func (s *Store) openPostgres(dsn string) error {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		// url.Error repeats the whole input, password included: keep only
+		// the reason.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return dsnError("invalid PostgreSQL DSN: %v", err)
+	}
+	q := u.Query()
+	for _, p := range unsupportedPQParams {
+		if q.Has(p) {
+			q.Del(p)
+			s.log.Warn("removed a connection parameter that lib/pq does not support",
+				zap.String("parameter", p))
+		}
+	}
+	u.RawQuery = q.Encode()
+
+	connector, err := pq.NewConnector(u.String())
+	if err != nil {
+		return dsnError("invalid PostgreSQL DSN: %w", err)
+	}
+	db := sql.OpenDB(connector)
+	// Hosted PostgreSQL (Neon) closes idle connections and its pooler caps
+	// server connections: keep the pool modest and recycle connections.
+	db.SetMaxOpenConns(10)
+	db.SetMaxIdleConns(5)
+	db.SetConnMaxLifetime(30 * time.Minute)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s.db = sqlx.NewDb(db, "postgres")
+	s.dialect = postgresDialect
+	return nil
+}
+
+func (s *Store) openSQLite(dsn string) error {
+	path := dsn[len("sqlite://"):]
+	if path == "" {
+		return dsnError("SQLite DSN without a path")
+	}
+	if strings.ContainsAny(path, "?#") {
+		return dsnError("SQLite DSN takes no parameters")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("store: SQLite path %q: %w", path, err)
+	}
+	// WAL lets readers run while a writer commits; busy_timeout makes a
+	// writer wait for the lock instead of failing at once; _txlock=immediate
+	// takes the write lock at BEGIN, so two write transactions never both
+	// hold a read lock and deadlock when upgrading. _time_format only affects
+	// time.Time values written into the bookkeeping table; ours are written
+	// as text. _dqs=0 turns off SQLite's quirk of reading a double-quoted
+	// name that matches no column as a string literal: a wrong column name
+	// must fail, not compare against a constant.
+	params := "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)" +
+		"&_txlock=immediate&_time_format=sqlite&_dqs=0"
+	db, err := sql.Open("sqlite", abs+"?"+params)
+	if err != nil {
+		return fmt.Errorf("store: open SQLite %q: %w", path, err)
+	}
+	// WAL serves concurrent readers; writers queue on the file lock.
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(10 * time.Minute)
+	s.db = sqlx.NewDb(db, "sqlite")
+	s.dialect = sqliteDialect
+	s.sqlitePath = abs
+	return nil
+}
+
+// Driver is "postgres" or "sqlite".
+func (s *Store) Driver() string { return s.dialect.driver }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return wrap("ping database", err)
+	}
+	return nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() error { return s.db.Close() }

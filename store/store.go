@@ -1,0 +1,66 @@
+// Package store is the data access layer of auth_gate: Better Auth's core
+// tables (user, session, account, verification) on PostgreSQL (lib/pq) or
+// SQLite (modernc.org/sqlite), through sqlx.
+//
+// It speaks in domain words (CreateUserWithPassword, SessionByToken,
+// DeleteSession) and knows nothing of HTTP. Dialect differences (bind
+// variables, time representation, error codes, column naming of the adopted
+// layout) live in this package only.
+package store
+
+import (
+	"errors"
+	"time"
+)
+
+// Errors callers branch on. Everything else is an infrastructure failure
+// (ErrUnavailable wraps those that mean "the database cannot answer").
+var (
+	// ErrNotFound: no row matched.
+	ErrNotFound = errors.New("store: not found")
+	// ErrEmailTaken: a user with that (normalised) email already exists.
+	ErrEmailTaken = errors.New("store: email already registered")
+	// ErrUnavailable wraps connection-level failures: refused connection,
+	// closed pool, server shutting down, context deadline. The gate turns it
+	// into 503.
+	ErrUnavailable = errors.New("store: database unavailable")
+)
+
+// User is a row of Better Auth's "user" table.
+type User struct {
+	ID            string
+	Name          string
+	Email         string
+	EmailVerified bool
+	Image         *string // NULL when unset
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Session is a row of Better Auth's "session" table.
+type Session struct {
+	ID        string
+	Token     string
+	UserID    string
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	IPAddress *string
+	UserAgent *string
+}
+
+// NewUser is what sign-up hands to CreateUserWithPassword.
+type NewUser struct {
+	Name         string
+	Email        string // already trimmed and lower-cased by the caller
+	Image        *string
+	PasswordHash string // "<saltHex>:<keyHex>", written to the credential account row
+}
+
+// NewSession is what sign-in/sign-up hand to CreateSession.
+type NewSession struct {
+	UserID    string
+	ExpiresAt time.Time
+	IPAddress string // stored as given ("" allowed, as Better Auth does)
+	UserAgent string
+}
