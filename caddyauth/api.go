@@ -1,0 +1,80 @@
+package caddyauth
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/store"
+)
+
+// apiHandler serves one endpoint. It returns an *apiError to answer with,
+// or nil when it has written the response itself.
+type apiHandler func(g *Gate, w http.ResponseWriter, r *http.Request) *apiError
+
+// routes maps "METHOD /path" (relative to base_path) to its handler. Better
+// Auth's router answers anything else, including a trailing slash and any
+// other method, with an empty 404.
+var routes = map[string]apiHandler{
+	"POST /sign-up/email": (*Gate).handleSignUp,
+	"POST /sign-in/email": (*Gate).handleSignIn,
+	"POST /sign-out":      (*Gate).handleSignOut,
+	"GET /get-session":    (*Gate).handleGetSession,
+	"POST /get-session":   (*Gate).handleGetSessionPOST,
+	"GET /ok":             (*Gate).handleOK,
+}
+
+// serveAPI routes a request under base_path. Requests here never reach the
+// next handler.
+func (g *Gate) serveAPI(w http.ResponseWriter, r *http.Request) error {
+	sub := r.URL.Path[len(g.cfg.basePath):]
+	h, ok := routes[r.Method+" "+sub]
+	if !ok || strings.Contains(sub, "//") {
+		w.WriteHeader(http.StatusNotFound)
+		return nil
+	}
+	// Better Auth's router-wide origin check: a state-changing request that
+	// carries cookies must come from the site itself or a trusted origin.
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Header.Get("Cookie") != "" {
+		if e := g.checkOrigin(r); e != nil {
+			writeAPIError(w, e)
+			return nil
+		}
+	}
+	if sub != "/ok" {
+		if err := g.db.ensureReady(r.Context()); err != nil {
+			writeAPIError(w, g.storeError(r, "connect", err))
+			return nil
+		}
+	}
+	if e := h(g, w, r); e != nil {
+		writeAPIError(w, e)
+	}
+	return nil
+}
+
+// storeError maps a store failure to the answer the client gets, logging
+// the cause: unavailable → 503 with Retry-After, anything else → 500.
+func (g *Gate) storeError(r *http.Request, op string, err error) *apiError {
+	if errors.Is(err, store.ErrUnavailable) {
+		g.logger.Error("auth store unavailable", zap.String("op", op), zap.String("client_ip", clientIP(r)), zap.Error(err))
+		return errStoreUnavailable
+	}
+	g.logger.Error("auth store error", zap.String("op", op), zap.String("client_ip", clientIP(r)), zap.Error(err))
+	return errInternal
+}
+
+func (g *Gate) handleOK(w http.ResponseWriter, r *http.Request) *apiError {
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	return nil
+}
+
+// checkCallback validates an optional redirect target from a body or query.
+func (g *Gate) checkCallback(r *http.Request, v string) *apiError {
+	if v != "" && !g.validRedirect(r, v) {
+		return errInvalidCallbackURL
+	}
+	return nil
+}

@@ -1,0 +1,417 @@
+// Package caddyauth implements auth_gate, a Caddy HTTP handler that is the
+// front door of a web app: it serves a Better Auth compatible email/password
+// API under a base path and gates every other request on a valid session,
+// passing it on with the caller's identity in request headers.
+package caddyauth
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	// The module owns its SQL drivers so that any Caddy build that links
+	// auth_gate can open both kinds of database.
+	_ "github.com/lib/pq"
+	_ "modernc.org/sqlite"
+
+	"github.com/authgate/authgate/store"
+)
+
+func init() {
+	caddy.RegisterModule(Gate{})
+}
+
+// Gate is the auth_gate HTTP handler. Requests under BasePath are answered by
+// the auth API and never reach the next handler; every other request needs a
+// valid session (unless its path is Public) and is passed on with identity
+// headers. Client-sent copies of the identity headers are always removed.
+//
+// When a session is found, these placeholders are set:
+//
+//	Placeholder                    | Description
+//	-------------------------------|-------------------------------
+//	`{http.auth.user.id}`          | user id
+//	`{http.auth.user.email}`       | email address
+//	`{http.auth.user.name}`        | display name
+//	`{http.auth.user.email_verified}` | `true` or `false`
+//	`{http.auth.session.id}`       | session id (never the token)
+type Gate struct {
+	// Database is the DSN of the database holding Better Auth's tables:
+	// `postgres://…` or `postgresql://…` (lib/pq), or `sqlite://<path>`.
+	// Runtime placeholders such as `{env.DATABASE_URL}` are expanded at
+	// provision time; a value that expands to empty means the default, a
+	// SQLite file `auth_gate/auth.db` in Caddy's data directory.
+	Database string `json:"database,omitempty"`
+
+	// Secret holds the HMAC keys for cookies and tokens. The first signs,
+	// all verify (rotation). Each must be at least 32 characters; runtime
+	// placeholders are expanded. Default: 32 random bytes generated once and
+	// stored with mode 0600 as `auth_gate/secret` in Caddy's data directory.
+	Secret []string `json:"secret,omitempty"`
+
+	// BasePath is where the auth API lives. Default: `/auth`.
+	BasePath string `json:"base_path,omitempty"`
+
+	// BaseURL is the public URL of the site, used to build links in emails
+	// and to decide whether cookies are `Secure` (https). Default: the
+	// request's own scheme and host.
+	BaseURL string `json:"base_url,omitempty"`
+
+	// TrustedOrigins may make cookie-bearing state-changing requests and be
+	// redirect targets. Entries are origins (`https://app.example.com`) or
+	// host patterns with `*` (`*.example.com`, `https://*.example.com`).
+	// The site's own origin is always trusted.
+	TrustedOrigins []string `json:"trusted_origins,omitempty"`
+
+	// Public lists path patterns (Caddy path matcher syntax) that pass
+	// without a session. A valid session on a public path still gets the
+	// identity headers. Patterns match the cleaned, decoded path.
+	Public []string `json:"public,omitempty"`
+
+	// LoginURL is where unauthenticated browser navigations are redirected,
+	// with `?redirect=<original path and query>`. Without it they get 401.
+	LoginURL string `json:"login_url,omitempty"`
+
+	// SessionExpiresIn is the session lifetime. Default: 7 days.
+	SessionExpiresIn caddy.Duration `json:"session_expires_in,omitempty"`
+
+	// SessionUpdateAge: once this much of the lifetime has passed, a use of
+	// the session extends it by SessionExpiresIn. Default: 1 day.
+	SessionUpdateAge caddy.Duration `json:"session_update_age,omitempty"`
+
+	// SessionCache is the longest time a validated session may be served
+	// from memory. 0 disables the cache. Default: 10 seconds.
+	SessionCache *caddy.Duration `json:"session_cache,omitempty"`
+
+	// PasswordMinLength is the shortest accepted new password, in UTF-16
+	// code units as Better Auth counts. Default: 8.
+	PasswordMinLength int `json:"password_min_length,omitempty"`
+
+	// PasswordMaxLength is the longest accepted password. Default: 128.
+	PasswordMaxLength int `json:"password_max_length,omitempty"`
+
+	// DisableSignUp makes sign-up answer 400 EMAIL_PASSWORD_SIGN_UP_DISABLED.
+	DisableSignUp bool `json:"disable_sign_up,omitempty"`
+
+	// RequireEmailVerification refuses sign-in to unverified users (403
+	// EMAIL_NOT_VERIFIED) and makes sign-up create no session.
+	RequireEmailVerification bool `json:"require_email_verification,omitempty"`
+
+	// IdentityHeaders renames the headers injected into gated requests.
+	IdentityHeaders *IdentityHeaders `json:"identity_headers,omitempty"`
+
+	// Bearer also accepts `Authorization: Bearer <token>` (signed or raw
+	// session token), and makes sign-in and sign-up return the signed token
+	// in a `set-auth-token` response header.
+	Bearer bool `json:"bearer,omitempty"`
+
+	// RateLimit configures per-client limits on the auth API. Default: on,
+	// 100 requests per 10 s, 3 per 10 s on sign-in, sign-up and password
+	// endpoints.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+
+	// Migrate is `auto` (apply migrations when the config starts, the
+	// default) or `off`.
+	Migrate string `json:"migrate,omitempty"`
+
+	// Schema is the column naming of the Better Auth tables: `auto` (detect,
+	// the default), `camel` (Better Auth's own migrate) or `snake` (Better
+	// Auth's Drizzle generator).
+	Schema string `json:"schema,omitempty"`
+
+	// NotifyDatabase is a PostgreSQL DSN used only to LISTEN for revocation
+	// notices; set it to a direct, unpooled endpoint when Database goes
+	// through a pooler. Default: Database.
+	NotifyDatabase string `json:"notify_database,omitempty"`
+
+	// EmailWebhook receives verification and password-reset emails as a
+	// signed JSON POST `{type, to, url, token, user}`.
+	EmailWebhook string `json:"email_webhook,omitempty"`
+
+	// EmailLog writes email links to the log instead (development only).
+	EmailLog bool `json:"email_log,omitempty"`
+
+	// DeleteUser enables POST /delete-user. Default: off (404).
+	DeleteUser bool `json:"delete_user,omitempty"`
+
+	// Pages serves built-in sign-in, sign-up and password pages under
+	// BasePath. Default: off.
+	Pages bool `json:"pages,omitempty"`
+
+	cfg    config
+	db     *dbHandle
+	dbKey  string
+	logger *zap.Logger
+	public caddyhttp.MatchPath
+}
+
+// IdentityHeaders names the request headers that carry the caller's
+// identity to the next handler.
+type IdentityHeaders struct {
+	// ID carries the user id. Default: `X-User-Id`.
+	ID string `json:"id,omitempty"`
+	// Email carries the email. Default: `X-User-Email`.
+	Email string `json:"email,omitempty"`
+	// Name carries the display name. Default: `X-User-Name`.
+	Name string `json:"name,omitempty"`
+	// EmailVerified carries `true` or `false`. Default: `X-User-Email-Verified`.
+	EmailVerified string `json:"email_verified,omitempty"`
+	// SessionID carries the session id. Default: `X-Session-Id`.
+	SessionID string `json:"session_id,omitempty"`
+}
+
+// RateLimit configures request limits per client IP on the auth API.
+type RateLimit struct {
+	// Disabled turns rate limiting off.
+	Disabled bool `json:"disabled,omitempty"`
+	// Window of the general limit. Default: 10 s.
+	Window caddy.Duration `json:"window,omitempty"`
+	// Max requests per Window. Default: 100.
+	Max int `json:"max,omitempty"`
+	// Rules override the limit for paths relative to BasePath (`/sign-in/*`).
+	Rules []RateLimitRule `json:"rules,omitempty"`
+	// Storage is `memory` (default) or `database` (shared by instances).
+	Storage string `json:"storage,omitempty"`
+}
+
+// RateLimitRule is a limit for one path pattern under BasePath.
+type RateLimitRule struct {
+	Path   string         `json:"path"`
+	Window caddy.Duration `json:"window"`
+	Max    int            `json:"max"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Gate) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.auth_gate",
+		New: func() caddy.Module { return new(Gate) },
+	}
+}
+
+// config is the provisioned, defaulted form of Gate that the request paths
+// read. It holds no secret in printable form except the keys themselves.
+type config struct {
+	basePath        string
+	baseURL         *url.URL
+	secure          bool // baseURL is https: __Secure- cookies, Secure attribute
+	keys            [][]byte
+	trusted         []originPattern
+	loginURL        string
+	expiresIn       time.Duration
+	updateAge       time.Duration
+	cacheTTL        time.Duration
+	minPassword     int
+	maxPassword     int
+	headers         identityHeaderNames
+	headerSet       map[string]struct{}
+	bearer          bool
+	disableSignUp   bool
+	requireVerified bool
+	deleteUser      bool
+}
+
+type identityHeaderNames struct {
+	id, email, name, emailVerified, sessionID string
+}
+
+const (
+	defaultBasePath  = "/auth"
+	defaultExpiresIn = 7 * 24 * time.Hour
+	defaultUpdateAge = 24 * time.Hour
+	defaultCacheTTL  = 10 * time.Second
+	minSecretLength  = 32
+)
+
+// Provision sets defaults, expands runtime placeholders and takes a shared
+// connection pool. It never connects: `caddy validate` and `caddy adapt` must
+// not touch the database. Connecting and migrating happen when the config
+// starts (see App.Start) or, at the latest, on the first request.
+func (g *Gate) Provision(ctx caddy.Context) error {
+	g.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+
+	if err := g.provisionConfig(repl); err != nil {
+		return err
+	}
+
+	secrets, err := g.loadSecrets(repl)
+	if err != nil {
+		return err
+	}
+	for _, s := range secrets {
+		g.cfg.keys = append(g.cfg.keys, []byte(s))
+	}
+
+	dsn := strings.TrimSpace(repl.ReplaceAll(g.Database, ""))
+	if dsn == "" {
+		dsn = defaultDatabaseDSN()
+	}
+	handle, key, err := acquireDB(dsn, g.Schema, g.Migrate != "off", g.logger)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	g.db, g.dbKey = handle, key
+
+	app, err := ctx.App(appID)
+	if err != nil {
+		return fmt.Errorf("loading auth_gate app: %w", err)
+	}
+	app.(*App).register(handle)
+	return nil
+}
+
+func (g *Gate) provisionConfig(repl *caddy.Replacer) error {
+	c := &g.cfg
+	c.basePath = g.BasePath
+	if c.basePath == "" {
+		c.basePath = defaultBasePath
+	}
+	c.basePath = strings.TrimRight(c.basePath, "/")
+	if c.basePath == "" || !strings.HasPrefix(c.basePath, "/") {
+		return fmt.Errorf("base_path: must be a path starting with / and not / itself, got %q", g.BasePath)
+	}
+
+	if g.BaseURL != "" {
+		u, err := url.Parse(repl.ReplaceAll(g.BaseURL, ""))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("base_url: must be an absolute http(s) URL, got %q", g.BaseURL)
+		}
+		c.baseURL = u
+		c.secure = u.Scheme == "https"
+	}
+
+	for _, o := range g.TrustedOrigins {
+		p, err := parseOriginPattern(o)
+		if err != nil {
+			return fmt.Errorf("trusted_origins: %w", err)
+		}
+		c.trusted = append(c.trusted, p)
+	}
+
+	if len(g.Public) > 0 {
+		g.public = append(caddyhttp.MatchPath(nil), g.Public...)
+		if err := g.public.Provision(caddy.Context{}); err != nil {
+			return fmt.Errorf("public: %w", err)
+		}
+	}
+
+	c.loginURL = g.LoginURL
+	if c.loginURL != "" {
+		if err := checkLoginURL(c.loginURL); err != nil {
+			return fmt.Errorf("login_url: %w", err)
+		}
+	}
+
+	c.expiresIn = durationOr(g.SessionExpiresIn, defaultExpiresIn)
+	c.updateAge = durationOr(g.SessionUpdateAge, defaultUpdateAge)
+	c.cacheTTL = defaultCacheTTL
+	if g.SessionCache != nil {
+		c.cacheTTL = time.Duration(*g.SessionCache)
+	}
+	if c.expiresIn <= 0 {
+		return fmt.Errorf("session_expires_in: must be positive")
+	}
+	if c.updateAge < 0 || c.updateAge > c.expiresIn {
+		return fmt.Errorf("session_update_age: must be between 0 and session_expires_in")
+	}
+	if c.cacheTTL < 0 {
+		return fmt.Errorf("session_cache: must not be negative")
+	}
+
+	c.minPassword, c.maxPassword = 8, 128
+	if g.PasswordMinLength != 0 {
+		c.minPassword = g.PasswordMinLength
+	}
+	if g.PasswordMaxLength != 0 {
+		c.maxPassword = g.PasswordMaxLength
+	}
+	if c.minPassword < 1 || c.maxPassword < c.minPassword {
+		return fmt.Errorf("password_min_length/password_max_length: need 1 <= min <= max, got %d and %d", c.minPassword, c.maxPassword)
+	}
+
+	c.headers = identityHeaderNames{"X-User-Id", "X-User-Email", "X-User-Name", "X-User-Email-Verified", "X-Session-Id"}
+	if h := g.IdentityHeaders; h != nil {
+		for _, p := range []struct {
+			dst *string
+			val string
+		}{{&c.headers.id, h.ID}, {&c.headers.email, h.Email}, {&c.headers.name, h.Name}, {&c.headers.emailVerified, h.EmailVerified}, {&c.headers.sessionID, h.SessionID}} {
+			if p.val == "" {
+				continue
+			}
+			if !validHeaderName(p.val) {
+				return fmt.Errorf("identity_headers: %q is not a valid header name", p.val)
+			}
+			*p.dst = p.val
+		}
+	}
+	c.headerSet = headerNameSet(c.headers.id, c.headers.email, c.headers.name, c.headers.emailVerified, c.headers.sessionID)
+
+	switch g.Migrate {
+	case "", "auto", "off":
+	default:
+		return fmt.Errorf("migrate: must be auto or off, got %q", g.Migrate)
+	}
+	switch g.Schema {
+	case "", "auto", "camel", "snake":
+	default:
+		return fmt.Errorf("schema: must be auto, camel or snake, got %q", g.Schema)
+	}
+	if g.RateLimit != nil {
+		switch g.RateLimit.Storage {
+		case "", "memory", "database":
+		default:
+			return fmt.Errorf("rate_limit: storage must be memory or database, got %q", g.RateLimit.Storage)
+		}
+	}
+
+	c.bearer = g.Bearer
+	c.disableSignUp = g.DisableSignUp
+	c.requireVerified = g.RequireEmailVerification
+	c.deleteUser = g.DeleteUser
+	return nil
+}
+
+// Validate checks what Provision could not reject on its own.
+func (g *Gate) Validate() error {
+	if len(g.cfg.keys) == 0 {
+		return errors.New("secret: no signing key")
+	}
+	return nil
+}
+
+// Cleanup releases the shared pool. It also runs after a failed Provision,
+// so it must cope with a pool that was never taken.
+func (g *Gate) Cleanup() error {
+	if g.dbKey == "" {
+		return nil
+	}
+	_, err := dbPool.Delete(g.dbKey)
+	g.dbKey = ""
+	return err
+}
+
+func durationOr(d caddy.Duration, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return time.Duration(d)
+}
+
+// store returns the pool, connecting and migrating on first use when the
+// app's Start has not done it yet (Caddy starts apps in no fixed order).
+func (g *Gate) store() *store.Store { return g.db.st }
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Gate)(nil)
+	_ caddy.Validator             = (*Gate)(nil)
+	_ caddy.CleanerUpper          = (*Gate)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Gate)(nil)
+)

@@ -1,0 +1,207 @@
+package caddyauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/authgate/authgate/store"
+)
+
+// now is the clock; tests replace it to cross expiry and refresh boundaries
+// exactly instead of sleeping.
+var now = time.Now
+
+const (
+	sessionTokenCookie = "session_token"
+	sessionDataCookie  = "session_data"
+	dontRememberCookie = "dont_remember"
+)
+
+// authResult is a valid session found on a request.
+type authResult struct {
+	session      store.Session
+	user         store.User
+	dontRemember bool
+	refreshed    bool // the expiry was just extended: re-issue the cookie
+}
+
+// credential is what a request presents: the session token, whether one was
+// presented at all (a cookie with a bad signature counts as presented), and
+// whether it came from a cookie (so that a stale one should be cleared).
+type credential struct {
+	token     string
+	presented bool
+	cookie    bool
+}
+
+// credentialFrom extracts the session token from the bearer header (when
+// enabled) or the session cookie. A bad signature yields no token.
+func (g *Gate) credentialFrom(r *http.Request) credential {
+	if g.cfg.bearer {
+		if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+			v := strings.TrimSpace(auth[7:])
+			if strings.Contains(v, ".") {
+				// Better Auth's bearer plugin: a signed value, URL-encoded or not.
+				if tok, ok := verifySignedValue(g.cfg.keys, v); ok {
+					return credential{token: tok, presented: true}
+				}
+			} else if validTokenShape(v) {
+				// A raw token, as returned in JSON bodies: Better Auth signs it
+				// itself and accepts it.
+				return credential{token: v, presented: true}
+			}
+		}
+	}
+	raw, ok := readCookie(r.Header, cookieName(sessionTokenCookie, g.isSecure(r)))
+	if !ok {
+		return credential{}
+	}
+	tok, ok := verifySignedValue(g.cfg.keys, raw)
+	if !ok {
+		return credential{presented: true, cookie: true}
+	}
+	return credential{token: tok, presented: true, cookie: true}
+}
+
+// validTokenShape rejects bearer values that cannot be a session token
+// before they cost a query.
+func validTokenShape(s string) bool {
+	if len(s) == 0 || len(s) > 255 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// errNoSession means the request has no valid session; any other error from
+// authenticate means the store could not answer.
+var errNoSession = errors.New("no valid session")
+
+// authenticate resolves the request's session, applying the sliding refresh
+// unless disableRefresh is set. It returns errNoSession when the request is
+// unauthenticated, and a store error when that cannot be decided.
+func (g *Gate) authenticate(ctx context.Context, r *http.Request, cred credential, disableRefresh bool) (*authResult, error) {
+	if cred.token == "" {
+		return nil, errNoSession
+	}
+	if err := g.db.ensureReady(ctx); err != nil {
+		return nil, err
+	}
+	sess, user, err := g.store().SessionByToken(ctx, cred.token)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNoSession
+	}
+	if err != nil {
+		return nil, err
+	}
+	t := now()
+	if !sess.ExpiresAt.After(t) {
+		// Better Auth deletes an expired row when it meets it; so do we, but a
+		// failure to do so must not turn "expired" into "unavailable".
+		_ = g.store().DeleteSessionByToken(ctx, cred.token)
+		return nil, errNoSession
+	}
+	res := &authResult{session: sess, user: user}
+	if raw, ok := readCookie(r.Header, cookieName(dontRememberCookie, g.isSecure(r))); ok {
+		if v, ok := verifySignedValue(g.cfg.keys, raw); ok && v == "true" {
+			res.dontRemember = true
+		}
+	}
+	if !disableRefresh && !res.dontRemember && g.refreshDue(sess, t) {
+		exp := t.Add(g.cfg.expiresIn)
+		ok, err := g.store().ExtendSession(ctx, sess.ID, exp, t)
+		if err != nil {
+			return nil, err
+		}
+		if !ok { // deleted between the read and the update: revoked
+			return nil, errNoSession
+		}
+		res.session.ExpiresAt, res.session.UpdatedAt = exp.UTC(), t.UTC()
+		res.refreshed = true
+	}
+	return res, nil
+}
+
+// refreshDue is Better Auth's sliding rule: the session was last extended at
+// least updateAge ago.
+func (g *Gate) refreshDue(s store.Session, t time.Time) bool {
+	return !s.ExpiresAt.Add(-g.cfg.expiresIn).Add(g.cfg.updateAge).After(t)
+}
+
+// setSessionCookie issues the signed session cookie; rememberMe=false gives
+// a browser-session cookie plus the signed dont_remember marker.
+func (g *Gate) setSessionCookie(w http.ResponseWriter, r *http.Request, token string, dontRemember bool) {
+	secure := g.isSecure(r)
+	signed := signCookieValue(g.cfg.keys[0], token)
+	maxAge := int(g.cfg.expiresIn / time.Second)
+	if dontRemember {
+		maxAge = -1
+	}
+	setCookie(w.Header(), cookieName(sessionTokenCookie, secure), encodeCookieValue(signed), maxAge, secure)
+	if dontRemember {
+		setCookie(w.Header(), cookieName(dontRememberCookie, secure), encodeCookieValue(signCookieValue(g.cfg.keys[0], "true")), -1, secure)
+	}
+	if g.cfg.bearer {
+		w.Header().Set("Set-Auth-Token", signed)
+		exposeHeader(w.Header(), "set-auth-token")
+	}
+}
+
+// clearSessionCookies expires all of Better Auth's session cookies, in its
+// order.
+func (g *Gate) clearSessionCookies(w http.ResponseWriter, r *http.Request) {
+	secure := g.isSecure(r)
+	for _, c := range []string{sessionTokenCookie, sessionDataCookie, dontRememberCookie} {
+		expireCookie(w.Header(), cookieName(c, secure), secure)
+	}
+}
+
+func exposeHeader(h http.Header, name string) {
+	cur := h.Get("Access-Control-Expose-Headers")
+	for _, p := range strings.Split(cur, ",") {
+		if strings.EqualFold(strings.TrimSpace(p), name) {
+			return
+		}
+	}
+	if cur != "" {
+		cur += ", "
+	}
+	h.Set("Access-Control-Expose-Headers", cur+name)
+}
+
+// clientIP is Caddy's idea of the client address, which honours the
+// server's trusted_proxies setting.
+func clientIP(r *http.Request) string {
+	if v, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && v != "" {
+		return v
+	}
+	return remoteHost(r)
+}
+
+func remoteHost(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}
+
+// loginRedirect builds login_url?redirect=<original path and query>.
+func (g *Gate) loginRedirect(r *http.Request) string {
+	sep := "?"
+	if strings.Contains(g.cfg.loginURL, "?") {
+		sep = "&"
+	}
+	return g.cfg.loginURL + sep + "redirect=" + url.QueryEscape(r.URL.RequestURI())
+}
