@@ -24,13 +24,38 @@ var routes = map[string]apiHandler{
 	"GET /get-session":    (*Gate).handleGetSession,
 	"POST /get-session":   (*Gate).handleGetSessionPOST,
 	"GET /ok":             (*Gate).handleOK,
+	"GET /error":          (*Gate).handleErrorPage,
+
+	"GET /list-sessions":          (*Gate).handleListSessions,
+	"POST /revoke-session":        (*Gate).handleRevokeSession,
+	"POST /revoke-sessions":       (*Gate).handleRevokeSessions,
+	"POST /revoke-other-sessions": (*Gate).handleRevokeOtherSessions,
+	"POST /update-user":           (*Gate).handleUpdateUser,
+	"POST /change-password":       (*Gate).handleChangePassword,
+	"POST /delete-user":           (*Gate).handleDeleteUser,
+
+	"POST /request-password-reset":  (*Gate).handleRequestPasswordReset,
+	"POST /reset-password":          (*Gate).handleResetPassword,
+	"POST /send-verification-email": (*Gate).handleSendVerificationEmail,
+	"GET /verify-email":             (*Gate).handleVerifyEmail,
 }
+
+// resetCallbackPrefix is the one parameterised route, GET
+// /reset-password/:token.
+const resetCallbackPrefix = "/reset-password/"
 
 // serveAPI routes a request under base_path. Requests here never reach the
 // next handler.
 func (g *Gate) serveAPI(w http.ResponseWriter, r *http.Request) error {
 	sub := r.URL.Path[len(g.cfg.basePath):]
 	h, ok := routes[r.Method+" "+sub]
+	if !ok && r.Method == http.MethodGet && strings.HasPrefix(sub, resetCallbackPrefix) {
+		if token := sub[len(resetCallbackPrefix):]; token != "" && !strings.Contains(token, "/") {
+			h, ok = func(g *Gate, w http.ResponseWriter, r *http.Request) *apiError {
+				return g.handleResetPasswordCallback(w, r, token)
+			}, true
+		}
+	}
 	if !ok || strings.Contains(sub, "//") {
 		w.WriteHeader(http.StatusNotFound)
 		return nil
@@ -43,7 +68,7 @@ func (g *Gate) serveAPI(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
-	if sub != "/ok" {
+	if sub != "/ok" && sub != "/error" {
 		if err := g.db.ensureReady(r.Context()); err != nil {
 			writeAPIError(w, g.storeError(r, "connect", err))
 			return nil

@@ -23,11 +23,17 @@ func (g *Gate) hashError(r *http.Request, err error) *apiError {
 		g.logger.Warn("password hashing saturated: shedding request", zap.String("client_ip", clientIP(r)))
 		return errHashingBusy
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if isHashCapacityError(err) {
 		return errHashingBusy
 	}
 	g.logger.Error("password hashing failed", zap.Error(err))
 	return errInternal
+}
+
+// isHashCapacityError tells "the pool could not run it" (busy, or the
+// client gave up while queued) from a failure of the hash itself.
+func isHashCapacityError(err error) bool {
+	return errors.Is(err, errHashBusy) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // handleSignUp is POST /sign-up/email.
@@ -93,6 +99,12 @@ func (g *Gate) handleSignUp(w http.ResponseWriter, r *http.Request) *apiError {
 	g.logger.Info("sign-up", zap.String("user_id", user.ID), zap.String("client_ip", clientIP(r)))
 
 	if g.cfg.requireVerified {
+		// Better Auth's sendOnSignUp defaults to requireEmailVerification.
+		if g.mail != nil {
+			if msg, err := g.verificationMessage(r, user, callbackURL); err == nil {
+				sendAsync(g.mail, msg, g.logger)
+			}
+		}
 		writeJSON(w, http.StatusOK, map[string]any{"token": nil, "user": toUserJSON(user)})
 		return nil
 	}
@@ -150,7 +162,7 @@ func (g *Gate) handleSignIn(w http.ResponseWriter, r *http.Request) *apiError {
 		return g.storeError(r, "sign-in", err)
 	}
 	ok, err := passwords.verify(r.Context(), hash, password)
-	if err != nil && !errors.Is(err, errHashBusy) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+	if err != nil && !isHashCapacityError(err) {
 		// A malformed stored hash can never match; log it for the operator.
 		g.logger.Error("stored password hash is malformed", zap.String("user_id", user.ID))
 		ok, err = false, nil

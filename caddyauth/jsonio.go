@@ -26,6 +26,17 @@ func (t jsTime) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + time.Time(t).UTC().Format("2006-01-02T15:04:05.000Z") + `"`), nil
 }
 
+// UnmarshalJSON reads the same form back (webhook receivers in tests).
+func (t *jsTime) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	*t = jsTime(v)
+	return err
+}
+
 // userJSON and sessionJSON are Better Auth's User and Session objects.
 type userJSON struct {
 	ID            string  `json:"id"`
@@ -231,6 +242,15 @@ func (b *body) optBool(name string) (val, present bool) {
 		return false, false
 	}
 	return bytes.HasPrefix(bytes.TrimSpace(raw), []byte("true")), true
+}
+
+// isNull reports whether a JSON field is present and null.
+func (b *body) isNull(name string) bool {
+	if b.form != nil {
+		return false
+	}
+	raw, ok := b.fields[name]
+	return ok && jsonKind(raw) == "null"
 }
 
 func (b *body) issue(name, msg string) {

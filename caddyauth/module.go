@@ -145,6 +145,7 @@ type Gate struct {
 	Pages bool `json:"pages,omitempty"`
 
 	cfg    config
+	mail   mailer // nil: no email delivery configured
 	db     *dbHandle
 	dbKey  string
 	logger *zap.Logger
@@ -247,6 +248,11 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	}
 	for _, s := range secrets {
 		g.cfg.keys = append(g.cfg.keys, []byte(s))
+	}
+
+	g.mail, err = newMailer(repl.ReplaceAll(g.EmailWebhook, ""), g.EmailLog, g.cfg.keys[0], g.logger)
+	if err != nil {
+		return err
 	}
 
 	dsn := strings.TrimSpace(repl.ReplaceAll(g.Database, ""))

@@ -27,6 +27,11 @@ type dialect struct {
 	layoutQuery string
 	// isUniqueViolation reports a UNIQUE or PRIMARY KEY violation.
 	isUniqueViolation func(error) bool
+	// cmpTime wraps a time column of a query template so that it compares
+	// by time with cmpTimeArg(t), whatever representation the row holds.
+	cmpTime func(col string) string
+	// cmpTimeArg is the value a cmpTime expression is compared with.
+	cmpTimeArg func(time.Time) any
 }
 
 var postgresDialect = &dialect{
@@ -45,6 +50,9 @@ var postgresDialect = &dialect{
 	isUniqueViolation: func(err error) bool {
 		return pq.As(err, pqerror.UniqueViolation) != nil
 	},
+	// The columns are typed: PostgreSQL compares times as times.
+	cmpTime:    func(col string) string { return col },
+	cmpTimeArg: func(t time.Time) any { return t.UTC() },
 }
 
 var sqliteDialect = &dialect{
@@ -63,4 +71,18 @@ var sqliteDialect = &dialect{
 		}
 		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 	},
+	cmpTime:    sqliteMillis,
+	cmpTimeArg: func(t time.Time) any { return t.UnixMilli() },
+}
+
+// sqliteMillis turns a SQLite time column into milliseconds since the epoch.
+// A column may hold our ISO text, other text forms (CURRENT_TIMESTAMP), or
+// integer milliseconds (what Drizzle writes), even mixed in one table; and
+// SQLite orders every integer before every text, so comparing the column
+// with a text or integer literal directly would be wrong for the other form.
+// Unparseable text yields NULL, which matches no comparison.
+func sqliteMillis(col string) string {
+	return `(CASE typeof(` + col + `) WHEN 'integer' THEN ` + col +
+		` WHEN 'real' THEN CAST(` + col + ` AS INTEGER)` +
+		` ELSE CAST(strftime('%s', ` + col + `) AS INTEGER) * 1000 + CAST(substr(strftime('%f', ` + col + `), 4, 3) AS INTEGER) END)`
 }

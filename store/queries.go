@@ -15,6 +15,25 @@ type queries struct {
 	sessionByToken       string
 	deleteSessionByToken string
 	extendSession        string
+
+	userByEmail       string
+	userExists        string
+	updateUser        string
+	markEmailVerified string
+	deleteUser        string
+	passwordHash      string
+	updatePassword    string
+	deleteAccounts    string
+
+	listSessions        string
+	deleteUserSession   string
+	deleteSessions      string
+	deleteOtherSessions string
+
+	insertVerification         string
+	verificationValue          string
+	consumeVerification        string
+	deleteExpiredVerifications string
 }
 
 // userColumns is the select list for a User, in the order scanUser expects,
@@ -24,6 +43,15 @@ const userColumns = `u."id", u."name", u."email", u.{emailVerified}, u."image", 
 // sessionColumns is the select list for a Session, in the order scanSession
 // expects, for a "session" table aliased s.
 const sessionColumns = `s."id", s."token", s.{userId}, s.{expiresAt}, s.{createdAt}, s.{updatedAt}, s.{ipAddress}, s.{userAgent}`
+
+// returningUser is userColumns as the RETURNING clause of an UPDATE of
+// "user": RETURNING names the columns of the modified table unqualified.
+const returningUser = ` RETURNING "id", "name", "email", {emailVerified}, "image", {createdAt}, {updatedAt}`
+
+// isCredential selects the credential account of user ? in an "account"
+// table aliased a, as Better Auth identifies it: providerId "credential" and
+// accountId equal to the user id.
+const isCredential = `a.{userId} = ? AND a.{accountId} = a.{userId} AND a.{providerId} = 'credential'`
 
 func buildQueries(l layout, d *dialect) *queries {
 	x := func(tmpl string) string { return expand(tmpl, l, d) }
@@ -49,5 +77,40 @@ func buildQueries(l layout, d *dialect) *queries {
 			WHERE s."token" = ?`),
 		deleteSessionByToken: x(`DELETE FROM "session" WHERE "token" = ?`),
 		extendSession:        x(`UPDATE "session" SET {expiresAt} = ?, {updatedAt} = ? WHERE "id" = ?`),
+
+		userByEmail: x(`SELECT ` + userColumns + ` FROM "user" u WHERE u."email" = ?`),
+		userExists:  x(`SELECT count(*) FROM "user" WHERE "id" = ?`),
+		// One statement for every combination of fields: the name is never
+		// NULL, so NULL means "keep"; the image may be set NULL, so a flag
+		// says whether to touch it.
+		updateUser: x(`UPDATE "user" SET "name" = COALESCE(?, "name"),
+			"image" = CASE WHEN ? THEN ? ELSE "image" END, {updatedAt} = ?
+			WHERE "id" = ?` + returningUser),
+		markEmailVerified: x(`UPDATE "user" SET {emailVerified} = ?, {updatedAt} = ? WHERE "id" = ?` + returningUser),
+		deleteUser:        x(`DELETE FROM "user" WHERE "id" = ?`),
+		passwordHash: x(`SELECT a."password" FROM "account" a
+			WHERE ` + isCredential + ` AND a."password" IS NOT NULL AND a."password" <> ''
+			LIMIT 1`),
+		updatePassword: x(`UPDATE "account" AS a SET "password" = ?, {updatedAt} = ? WHERE ` + isCredential),
+		deleteAccounts: x(`DELETE FROM "account" WHERE {userId} = ?`),
+
+		listSessions: x(`SELECT ` + sessionColumns + ` FROM "session" s
+			WHERE s.{userId} = ? AND ` + d.cmpTime(`s.{expiresAt}`) + ` > ?
+			ORDER BY ` + d.cmpTime(`s.{createdAt}`) + `, s."id"`),
+		deleteUserSession:   x(`DELETE FROM "session" WHERE "token" = ? AND {userId} = ? RETURNING "id"`),
+		deleteSessions:      x(`DELETE FROM "session" WHERE {userId} = ? RETURNING "id"`),
+		deleteOtherSessions: x(`DELETE FROM "session" WHERE {userId} = ? AND "token" <> ? RETURNING "id"`),
+
+		insertVerification: x(`INSERT INTO "verification" ("id", "identifier", "value", {expiresAt}, {createdAt}, {updatedAt})
+			VALUES (?, ?, ?, ?, ?, ?)`),
+		// The newest live row, as Better Auth reads the newest row.
+		verificationValue: x(`SELECT "value" FROM "verification"
+			WHERE "identifier" = ? AND ` + d.cmpTime(`{expiresAt}`) + ` > ?
+			ORDER BY ` + d.cmpTime(`{createdAt}`) + ` DESC LIMIT 1`),
+		// A single DELETE … RETURNING is what makes a token single-use: of
+		// two concurrent consumers only one gets the row back (PostgreSQL
+		// re-checks a row deleted under it; SQLite serialises writers).
+		consumeVerification:        x(`DELETE FROM "verification" WHERE "identifier" = ? RETURNING "value", {expiresAt}, {createdAt}`),
+		deleteExpiredVerifications: x(`DELETE FROM "verification" WHERE ` + d.cmpTime(`{expiresAt}`) + ` <= ?`),
 	}
 }

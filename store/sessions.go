@@ -93,3 +93,68 @@ func (s *Store) ExtendSession(ctx context.Context, id string, expiresAt, now tim
 	}
 	return n > 0, nil
 }
+
+// ListSessions returns the user's sessions with expiresAt > now, oldest first.
+func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error) {
+	op := "list sessions of " + userID
+	q, err := s.queries(ctx)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	rows, err := s.db.QueryxContext(ctx, q.listSessions, userID, s.dialect.cmpTimeArg(normTime(now)))
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer rows.Close()
+	var list []Session
+	for rows.Next() {
+		var ss Session
+		if err := rows.Scan(sessionDest(&ss)...); err != nil {
+			return nil, wrap(op, err)
+		}
+		list = append(list, ss)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(op, err)
+	}
+	return list, nil
+}
+
+// DeleteUserSession deletes the session with that token only if it belongs to
+// userID. It returns the deleted session's id ("" when nothing was deleted).
+func (s *Store) DeleteUserSession(ctx context.Context, userID, token string) (string, error) {
+	op := "delete a session of " + userID
+	q, err := s.queries(ctx)
+	if err != nil {
+		return "", wrap(op, err)
+	}
+	var id string
+	err = s.db.QueryRowxContext(ctx, q.deleteUserSession, token, userID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", wrap(op, err)
+	}
+	return id, nil
+}
+
+// DeleteSessions deletes all of the user's sessions except the one whose
+// token is keepToken ("" keeps none). It returns the deleted ids.
+func (s *Store) DeleteSessions(ctx context.Context, userID, keepToken string) ([]string, error) {
+	op := "delete sessions of " + userID
+	q, err := s.queries(ctx)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	var ids []string
+	if keepToken == "" {
+		ids, err = queryIDs(ctx, s.db, q.deleteSessions, userID)
+	} else {
+		ids, err = queryIDs(ctx, s.db, q.deleteOtherSessions, userID, keepToken)
+	}
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return ids, nil
+}

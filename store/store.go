@@ -20,6 +20,8 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrEmailTaken: a user with that (normalised) email already exists.
 	ErrEmailTaken = errors.New("store: email already registered")
+	// ErrUserNotFound: a token named a user that no longer exists.
+	ErrUserNotFound = errors.New("store: user not found")
 	// ErrUnavailable wraps connection-level failures: refused connection,
 	// closed pool, server shutting down, context deadline. The gate turns it
 	// into 503.

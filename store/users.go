@@ -93,6 +93,207 @@ func (s *Store) UserByID(ctx context.Context, id string) (User, error) {
 	return u, nil
 }
 
+// UserUpdate lists the user fields update-user may change; nil leaves a
+// field alone. Image set to a nil *string inside a non-nil pointer means
+// "set NULL".
+type UserUpdate struct {
+	Name  *string
+	Image **string
+}
+
+// UserByEmail returns the user with that (already normalised) email, or
+// ErrNotFound.
+func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
+	// An email identifies a person: it stays out of errors, as in
+	// CredentialByEmail.
+	const op = "load user by email"
+	q, err := s.queries(ctx)
+	if err != nil {
+		return User{}, wrap(op, err)
+	}
+	var u User
+	err = s.db.QueryRowxContext(ctx, q.userByEmail, email).Scan(userDest(&u)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return User{}, wrap(op, err)
+	}
+	return u, nil
+}
+
+// PasswordHash returns the password of the user's credential account
+// (providerId "credential", accountId = userId). ErrNotFound when there is no
+// such account or its password is NULL/empty.
+func (s *Store) PasswordHash(ctx context.Context, userID string) (string, error) {
+	op := "load password of " + userID
+	q, err := s.queries(ctx)
+	if err != nil {
+		return "", wrap(op, err)
+	}
+	var hash string
+	err = s.db.QueryRowxContext(ctx, q.passwordHash, userID).Scan(&hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return "", wrap(op, err)
+	}
+	return hash, nil
+}
+
+// UpdateUser applies u and bumps updatedAt; returns the updated user or
+// ErrNotFound.
+func (s *Store) UpdateUser(ctx context.Context, userID string, u UserUpdate, now time.Time) (User, error) {
+	op := "update user " + userID
+	q, err := s.queries(ctx)
+	if err != nil {
+		return User{}, wrap(op, err)
+	}
+	var image *string
+	if u.Image != nil {
+		image = *u.Image
+	}
+	var out User
+	err = s.db.QueryRowxContext(ctx, q.updateUser, u.Name, u.Image != nil, image,
+		s.dialect.timeArg(normTime(now)), userID).Scan(userDest(&out)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return User{}, wrap(op, err)
+	}
+	return out, nil
+}
+
+// MarkEmailVerified sets emailVerified=true (and updatedAt) and returns the
+// user; ErrNotFound when absent.
+func (s *Store) MarkEmailVerified(ctx context.Context, userID string, now time.Time) (User, error) {
+	op := "mark email of " + userID + " verified"
+	q, err := s.queries(ctx)
+	if err != nil {
+		return User{}, wrap(op, err)
+	}
+	var out User
+	err = s.db.QueryRowxContext(ctx, q.markEmailVerified, true, s.dialect.timeArg(normTime(now)), userID).
+		Scan(userDest(&out)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return User{}, wrap(op, err)
+	}
+	return out, nil
+}
+
+// SetPassword writes hash to the user's credential account, creating that
+// account (id NewID(), accountId = userId, providerId "credential") when the
+// user has none. With revokeSessions, all of the user's sessions are deleted
+// in the same transaction and their ids returned. ErrNotFound when the user
+// does not exist.
+func (s *Store) SetPassword(ctx context.Context, userID, hash string, revokeSessions bool, now time.Time) ([]string, error) {
+	op := "set password of " + userID
+	q, err := s.queries(ctx)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	var revoked []string
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.setPassword(ctx, tx, q, userID, hash, now); err != nil || !revokeSessions {
+			return err
+		}
+		var err error
+		revoked, err = queryIDs(ctx, tx, q.deleteSessions, userID)
+		return err
+	})
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return revoked, nil
+}
+
+// setPassword is SetPassword's write inside tx: ErrNotFound when the user is
+// missing. The user is checked first, so that an account left behind by a
+// deleted user (a database without ON DELETE CASCADE) is not mistaken for
+// the user.
+func (s *Store) setPassword(ctx context.Context, tx *sqlx.Tx, q *queries, userID, hash string, now time.Time) error {
+	var n int
+	if err := tx.QueryRowxContext(ctx, q.userExists, userID).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	t := s.dialect.timeArg(normTime(now))
+	res, err := tx.ExecContext(ctx, q.updatePassword, hash, t, userID)
+	if err != nil {
+		return err
+	}
+	updated, err := res.RowsAffected()
+	if err != nil || updated > 0 {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, q.insertAccount, NewID(), userID, "credential", userID, hash, t, t)
+	return err
+}
+
+// DeleteUser deletes the user with its sessions and accounts in one
+// transaction (explicitly, not relying on ON DELETE CASCADE, which an adopted
+// database may lack). It returns the deleted session ids; ErrNotFound when
+// absent.
+func (s *Store) DeleteUser(ctx context.Context, userID string) ([]string, error) {
+	op := "delete user " + userID
+	q, err := s.queries(ctx)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	var revoked []string
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+		// Children first: without a cascade, a foreign key would refuse
+		// the user's deletion.
+		var err error
+		revoked, err = queryIDs(ctx, tx, q.deleteSessions, userID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, q.deleteAccounts, userID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, q.deleteUser, userID)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err == nil && n == 0 {
+			err = ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return revoked, nil
+}
+
+// queryIDs runs a statement that returns one id per row (DELETE …
+// RETURNING "id") and collects them.
+func queryIDs(ctx context.Context, db sqlx.QueryerContext, query string, args ...any) ([]string, error) {
+	rows, err := db.QueryxContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 // inTx runs fn in a transaction, committing when fn returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(*sqlx.Tx) error) error {
 	tx, err := s.db.BeginTxx(ctx, nil)

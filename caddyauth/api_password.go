@@ -1,0 +1,175 @@
+package caddyauth
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/store"
+)
+
+// resetTokenLifetime is Better Auth's resetPasswordTokenExpiresIn default.
+const resetTokenLifetime = time.Hour
+
+const resetIdentifierPrefix = "reset-password:"
+
+var (
+	errResetDisabled = newAPIError(http.StatusBadRequest, "RESET_PASSWORD_DISABLED", "Reset password isn't enabled")
+	errInvalidToken  = newAPIError(http.StatusBadRequest, "INVALID_TOKEN", "Invalid token")
+	errUserNotFound  = newAPIError(http.StatusBadRequest, "USER_NOT_FOUND", "User not found")
+)
+
+const resetRequestedMessage = "If this email exists in our system, check your email for the reset link"
+
+// handleRequestPasswordReset is POST /request-password-reset. It answers the
+// same whether or not the address exists, and sends the mail in the
+// background so that its latency does not tell either.
+func (g *Gate) handleRequestPasswordReset(w http.ResponseWriter, r *http.Request) *apiError {
+	if g.mail == nil {
+		return errResetDisabled
+	}
+	b, e := readBody(w, r, false)
+	if e != nil {
+		return e
+	}
+	rawEmail, ok := b.str("email", true)
+	email := normalizeEmail(rawEmail)
+	if ok && !validEmail(email) {
+		b.issue("email", "Invalid email address")
+	}
+	redirectTo, _ := b.str("redirectTo", false)
+	if e := b.err(); e != nil {
+		return e
+	}
+	if e := g.checkCallback(r, redirectTo); e != nil {
+		return e
+	}
+	answer := func() *apiError {
+		writeJSON(w, http.StatusOK, map[string]any{"status": true, "message": resetRequestedMessage})
+		return nil
+	}
+
+	user, err := g.store().UserByEmail(r.Context(), email)
+	if errors.Is(err, store.ErrNotFound) {
+		// One more round trip, as a known address costs one insert: the
+		// answer's timing should not tell the two apart.
+		_, _ = g.store().VerificationValue(r.Context(), resetIdentifierPrefix+store.RandomString(24), now())
+		g.logger.Info("password reset requested for an unknown email", zap.String("client_ip", clientIP(r)))
+		return answer()
+	}
+	if err != nil {
+		return g.storeError(r, "request-password-reset", err)
+	}
+	token := store.RandomString(24)
+	t := now()
+	if err := g.store().CreateVerification(r.Context(), resetIdentifierPrefix+token, user.ID, t.Add(resetTokenLifetime), t); err != nil {
+		return g.storeError(r, "request-password-reset", err)
+	}
+	link := g.apiURL(r, "/reset-password/"+token) + "?callbackURL=" + encodeCookieValue(redirectTo)
+	sendAsync(g.mail, emailMessage{Type: emailTypeReset, To: user.Email, URL: link, Token: token, User: toUserJSON(user)}, g.logger)
+	g.audit(r, "password-reset-requested", user.ID, "")
+	return answer()
+}
+
+// handleResetPasswordCallback is GET /reset-password/:token, the link in the
+// email: it checks the token without consuming it and redirects to the
+// app's page with ?token= (or ?error=INVALID_TOKEN).
+func (g *Gate) handleResetPasswordCallback(w http.ResponseWriter, r *http.Request, token string) *apiError {
+	callbackURL := r.URL.Query().Get("callbackURL")
+	if e := g.checkCallback(r, callbackURL); e != nil {
+		return e
+	}
+	if token == "" || callbackURL == "" {
+		redirectJSON(w, g.apiURL(r, "/error")+"?error=INVALID_TOKEN")
+		return nil
+	}
+	target, err := url.Parse(g.apiURL(r, "/"))
+	if err == nil {
+		target, err = target.Parse(callbackURL)
+	}
+	if err != nil {
+		return errInvalidCallbackURL
+	}
+	q := target.Query()
+	if _, err := g.store().VerificationValue(r.Context(), resetIdentifierPrefix+token, now()); err == nil {
+		q.Set("token", token)
+	} else if errors.Is(err, store.ErrNotFound) {
+		q.Set("error", "INVALID_TOKEN")
+	} else {
+		return g.storeError(r, "reset-password callback", err)
+	}
+	target.RawQuery = q.Encode()
+	redirectJSON(w, target.String())
+	return nil
+}
+
+// handleResetPassword is POST /reset-password: consume the token, set the
+// new password and revoke every session of the user (SPEC §2), atomically.
+func (g *Gate) handleResetPassword(w http.ResponseWriter, r *http.Request) *apiError {
+	b, e := readBody(w, r, false)
+	if e != nil {
+		return e
+	}
+	newPassword, _ := b.str("newPassword", true)
+	token, _ := b.str("token", false)
+	if e := b.err(); e != nil {
+		return e
+	}
+	if token == "" {
+		token = r.URL.Query().Get("token")
+	}
+	if token == "" {
+		return errInvalidToken
+	}
+	if e := g.checkNewPassword(newPassword); e != nil {
+		return e
+	}
+	// Refuse unknown tokens before paying for a hash.
+	if _, err := g.store().VerificationValue(r.Context(), resetIdentifierPrefix+token, now()); errors.Is(err, store.ErrNotFound) {
+		return errInvalidToken
+	} else if err != nil {
+		return g.storeError(r, "reset-password", err)
+	}
+	hash, err := passwords.hash(r.Context(), newPassword)
+	if err != nil {
+		return g.hashError(r, err)
+	}
+	userID, _, err := g.store().ResetPassword(r.Context(), resetIdentifierPrefix+token, hash, now())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return errInvalidToken
+	case errors.Is(err, store.ErrUserNotFound):
+		return errUserNotFound
+	case err != nil:
+		return g.storeError(r, "reset-password", err)
+	}
+	g.audit(r, "password-reset", userID, "")
+	writeJSON(w, http.StatusOK, map[string]bool{"status": true})
+	return nil
+}
+
+// handleErrorPage is GET /error, where Better Auth sends flows that have no
+// callback to return to.
+func (g *Gate) handleErrorPage(w http.ResponseWriter, r *http.Request) *apiError {
+	code := r.URL.Query().Get("error")
+	if code == "" || strings.Trim(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_'-") != "" {
+		code = "UNKNOWN"
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error</title></head>" +
+		"<body><main><h1>Something went wrong</h1><p>Error code: <code>" + code + "</code></p></main></body></html>"))
+	return nil
+}
+
+// apiURL is the absolute URL of a path under base_path, on base_url or the
+// request's own origin.
+func (g *Gate) apiURL(r *http.Request, sub string) string {
+	scheme, host := g.requestOrigin(r)
+	return scheme + "://" + host + g.cfg.basePath + sub
+}
