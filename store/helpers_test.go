@@ -60,7 +60,7 @@ func eachLayout(t *testing.T, fn func(t *testing.T, st *Store)) {
 	t.Run("snake", func(t *testing.T) {
 		t.Run("postgres", func(t *testing.T) {
 			st := openStore(t, testsupport.PostgresDSN(t), Options{})
-			execAll(t, st, drizzlePostgresDDL...)
+			execAll(t, st, testsupport.DrizzlePostgresDDL...)
 			fn(t, adopted(t, st, layoutSnake))
 		})
 		t.Run("sqlite", func(t *testing.T) {
@@ -68,7 +68,7 @@ func eachLayout(t *testing.T, fn func(t *testing.T, st *Store)) {
 			if err := ensureSQLiteFile(st.sqlitePath); err != nil {
 				t.Fatal(err)
 			}
-			execAll(t, st, drizzleSQLiteDDL...)
+			execAll(t, st, testsupport.DrizzleSQLiteDDL...)
 			fn(t, adopted(t, st, layoutSnake))
 		})
 	})

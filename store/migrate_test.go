@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -196,55 +195,6 @@ func TestMigrate_SQLiteStoresISOTextTimesAndIntegerBooleans(t *testing.T) {
 	}
 }
 
-// pgSnapshot describes every table of the current schema except our
-// bookkeeping: columns, indexes, constraints, triggers and a digest of the
-// rows. Two equal snapshots mean nothing was altered, added or dropped.
-func pgSnapshot(t *testing.T, st *Store) []string {
-	t.Helper()
-	queries := []string{
-		`SELECT table_name || '.' || column_name || ' ' || data_type || ' null=' || is_nullable ||
-			' default=' || coalesce(column_default, '-') || ' pos=' || ordinal_position
-		 FROM information_schema.columns
-		 WHERE table_schema = current_schema() AND table_name <> 'auth_gate_migrations' ORDER BY 1`,
-		`SELECT indexdef FROM pg_indexes
-		 WHERE schemaname = current_schema() AND tablename <> 'auth_gate_migrations' ORDER BY 1`,
-		`SELECT c.conrelid::regclass::text || ' ' || c.conname || ' ' || pg_get_constraintdef(c.oid)
-		 FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
-		 WHERE r.relnamespace = current_schema()::regnamespace AND r.relname <> 'auth_gate_migrations' ORDER BY 1`,
-		`SELECT tgrelid::regclass::text || ' ' || tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1`,
-	}
-	var out []string
-	for _, q := range queries {
-		var rows []string
-		if err := st.db.SelectContext(testCtx(t), &rows, q); err != nil {
-			t.Fatalf("snapshot %q: %v", q, err)
-		}
-		out = append(out, rows...)
-	}
-	for _, table := range coreTables {
-		var digest string
-		q := fmt.Sprintf(`SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM %q t`, table)
-		if err := st.db.GetContext(testCtx(t), &digest, q); err != nil {
-			t.Fatalf("digest %s: %v", table, err)
-		}
-		out = append(out, table+" rows "+digest)
-	}
-	return out
-}
-
-// sqliteSnapshot is the SQLite counterpart of pgSnapshot: the schema text of
-// every table and index but our bookkeeping's.
-func sqliteSnapshot(t *testing.T, st *Store) []string {
-	t.Helper()
-	var out []string
-	err := st.db.SelectContext(testCtx(t), &out, `SELECT type || ' ' || name || ': ' || coalesce(sql, '')
-		FROM sqlite_master WHERE tbl_name <> 'auth_gate_migrations' ORDER BY name`)
-	if err != nil {
-		t.Fatalf("snapshot: %v", err)
-	}
-	return out
-}
-
 // olderBetterAuthSQLiteDDL is a Better Auth SQLite database from before the
 // indexes were added to its schema: camelCase, no secondary indexes.
 var olderBetterAuthSQLiteDDL = []string{
@@ -260,13 +210,13 @@ func TestMigrate_AdoptsExistingSQLiteDatabaseWithoutAddingIndexes(t *testing.T) 
 		t.Fatal(err)
 	}
 	execAll(t, st, olderBetterAuthSQLiteDDL...)
-	before := sqliteSnapshot(t, st)
+	before := testsupport.SchemaSnapshot(t, st.db)
 	for range 2 {
 		if err := st.Migrate(testCtx(t)); err != nil {
 			t.Fatalf("Migrate: %v", err)
 		}
 	}
-	diffLines(t, before, sqliteSnapshot(t, st))
+	diffLines(t, before, testsupport.SchemaSnapshot(t, st.db))
 	if got := bookkeeping(t, st); !reflect.DeepEqual(got, wantBookkeeping) {
 		t.Errorf("bookkeeping = %v, want %v", got, wantBookkeeping)
 	}

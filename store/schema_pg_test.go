@@ -7,20 +7,6 @@ import (
 	"github.com/authgate/authgate/internal/testsupport"
 )
 
-// betterAuthDDL is Better Auth 1.7.25's own migration (reference §e1,
-// captured from getMigrations() with the Kysely pg dialect), rateLimit
-// included.
-var betterAuthDDL = []string{
-	`create table "user" ("id" text not null primary key, "name" text not null, "email" text not null unique, "emailVerified" boolean not null, "image" text, "createdAt" timestamptz default CURRENT_TIMESTAMP not null, "updatedAt" timestamptz default CURRENT_TIMESTAMP not null)`,
-	`create table "session" ("id" text not null primary key, "expiresAt" timestamptz not null, "token" text not null unique, "createdAt" timestamptz default CURRENT_TIMESTAMP not null, "updatedAt" timestamptz not null, "ipAddress" text, "userAgent" text, "userId" text not null references "user" ("id") on delete cascade)`,
-	`create table "account" ("id" text not null primary key, "accountId" text not null, "providerId" text not null, "userId" text not null references "user" ("id") on delete cascade, "accessToken" text, "refreshToken" text, "idToken" text, "accessTokenExpiresAt" timestamptz, "refreshTokenExpiresAt" timestamptz, "scope" text, "password" text, "createdAt" timestamptz default CURRENT_TIMESTAMP not null, "updatedAt" timestamptz not null)`,
-	`create table "verification" ("id" text not null primary key, "identifier" text not null, "value" text not null, "expiresAt" timestamptz not null, "createdAt" timestamptz default CURRENT_TIMESTAMP not null, "updatedAt" timestamptz default CURRENT_TIMESTAMP not null)`,
-	`create table "rateLimit" ("id" text not null primary key, "key" text not null unique, "count" integer not null, "lastRequest" bigint not null)`,
-	`create index "session_userId_idx" on "session" ("userId")`,
-	`create index "account_userId_idx" on "account" ("userId")`,
-	`create index "verification_identifier_idx" on "verification" ("identifier")`,
-}
-
 // Reference, "information_schema.columns" (rateLimit left out).
 var betterAuthColumns = [][5]string{
 	{"account", "id", "text", "NO", ""},
@@ -143,7 +129,7 @@ func TestMigrate_PostgresSchemaMatchesBetterAuthsOwnMigration(t *testing.T) {
 func TestMigrate_AdoptsExistingBetterAuthDatabaseUnchanged(t *testing.T) {
 	dsn := testsupport.PostgresDSN(t)
 	st := openStore(t, dsn, Options{})
-	execAll(t, st, betterAuthDDL...)
+	execAll(t, st, testsupport.BetterAuthPostgresDDL...)
 	// Rows as Better Auth writes them: a user with a credential account and
 	// a live session.
 	execAll(t, st,
@@ -154,12 +140,12 @@ func TestMigrate_AdoptsExistingBetterAuthDatabaseUnchanged(t *testing.T) {
 		`insert into "session" ("id", "expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId")
 		 values ('s1', '2099-01-01T00:00:00.000Z', 'tok1', '2025-01-02T03:04:05.678Z', '2025-01-02T03:04:05.678Z', '', 'node', 'u1')`,
 	)
-	before := pgSnapshot(t, st)
+	before := testsupport.SchemaSnapshot(t, st.db)
 
 	if err := st.Migrate(testCtx(t)); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	diffLines(t, before, pgSnapshot(t, st))
+	diffLines(t, before, testsupport.SchemaSnapshot(t, st.db))
 	if got := bookkeeping(t, st); !reflect.DeepEqual(got, wantBookkeeping) {
 		t.Errorf("bookkeeping = %v, want %v", got, wantBookkeeping)
 	}

@@ -8,36 +8,6 @@ import (
 	"github.com/authgate/authgate/internal/testsupport"
 )
 
-// drizzlePostgresDDL is what drizzle-kit generates from Better Auth's
-// Drizzle schema (reference §e2): snake_case columns, timestamp without time
-// zone, drizzle's constraint names.
-var drizzlePostgresDDL = []string{
-	`CREATE TABLE "user" ("id" text PRIMARY KEY NOT NULL, "name" text NOT NULL, "email" text NOT NULL, "email_verified" boolean DEFAULT false NOT NULL, "image" text, "created_at" timestamp DEFAULT now() NOT NULL, "updated_at" timestamp DEFAULT now() NOT NULL, CONSTRAINT "user_email_unique" UNIQUE("email"))`,
-	`CREATE TABLE "session" ("id" text PRIMARY KEY NOT NULL, "expires_at" timestamp NOT NULL, "token" text NOT NULL, "created_at" timestamp DEFAULT now() NOT NULL, "updated_at" timestamp NOT NULL, "ip_address" text, "user_agent" text, "user_id" text NOT NULL, CONSTRAINT "session_token_unique" UNIQUE("token"))`,
-	`CREATE TABLE "account" ("id" text PRIMARY KEY NOT NULL, "account_id" text NOT NULL, "provider_id" text NOT NULL, "user_id" text NOT NULL, "access_token" text, "refresh_token" text, "id_token" text, "access_token_expires_at" timestamp, "refresh_token_expires_at" timestamp, "scope" text, "password" text, "created_at" timestamp DEFAULT now() NOT NULL, "updated_at" timestamp NOT NULL)`,
-	`CREATE TABLE "verification" ("id" text PRIMARY KEY NOT NULL, "identifier" text NOT NULL, "value" text NOT NULL, "expires_at" timestamp NOT NULL, "created_at" timestamp DEFAULT now() NOT NULL, "updated_at" timestamp DEFAULT now() NOT NULL)`,
-	`ALTER TABLE "account" ADD CONSTRAINT "account_user_id_user_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."user"("id") ON DELETE cascade ON UPDATE no action`,
-	`ALTER TABLE "session" ADD CONSTRAINT "session_user_id_user_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."user"("id") ON DELETE cascade ON UPDATE no action`,
-	`CREATE INDEX "account_userId_idx" ON "account" USING btree ("user_id")`,
-	`CREATE INDEX "session_userId_idx" ON "session" USING btree ("user_id")`,
-	`CREATE INDEX "verification_identifier_idx" ON "verification" USING btree ("identifier")`,
-}
-
-// drizzleSQLiteDDL is the SQLite counterpart, as drizzle-kit writes it for
-// Better Auth's schema (timestamps as integer milliseconds there; ours read
-// both).
-var drizzleSQLiteDDL = []string{
-	"CREATE TABLE `user` (`id` text PRIMARY KEY NOT NULL, `name` text NOT NULL, `email` text NOT NULL, `email_verified` integer DEFAULT false NOT NULL, `image` text, `created_at` integer NOT NULL, `updated_at` integer NOT NULL)",
-	"CREATE UNIQUE INDEX `user_email_unique` ON `user` (`email`)",
-	"CREATE TABLE `session` (`id` text PRIMARY KEY NOT NULL, `expires_at` integer NOT NULL, `token` text NOT NULL, `created_at` integer NOT NULL, `updated_at` integer NOT NULL, `ip_address` text, `user_agent` text, `user_id` text NOT NULL, FOREIGN KEY (`user_id`) REFERENCES `user`(`id`) ON UPDATE no action ON DELETE cascade)",
-	"CREATE UNIQUE INDEX `session_token_unique` ON `session` (`token`)",
-	"CREATE INDEX `session_userId_idx` ON `session` (`user_id`)",
-	"CREATE TABLE `account` (`id` text PRIMARY KEY NOT NULL, `account_id` text NOT NULL, `provider_id` text NOT NULL, `user_id` text NOT NULL, `access_token` text, `refresh_token` text, `id_token` text, `access_token_expires_at` integer, `refresh_token_expires_at` integer, `scope` text, `password` text, `created_at` integer NOT NULL, `updated_at` integer NOT NULL, FOREIGN KEY (`user_id`) REFERENCES `user`(`id`) ON UPDATE no action ON DELETE cascade)",
-	"CREATE INDEX `account_userId_idx` ON `account` (`user_id`)",
-	"CREATE TABLE `verification` (`id` text PRIMARY KEY NOT NULL, `identifier` text NOT NULL, `value` text NOT NULL, `expires_at` integer NOT NULL, `created_at` integer NOT NULL, `updated_at` integer NOT NULL)",
-	"CREATE INDEX `verification_identifier_idx` ON `verification` (`identifier`)",
-}
-
 func TestMigrate_AdoptsDrizzleSnakeCasePostgresUnchanged(t *testing.T) {
 	// The session time zone is not UTC: times must still land as UTC wall
 	// clock in the timestamp-without-time-zone columns, as Drizzle writes
@@ -51,12 +21,12 @@ func TestMigrate_AdoptsDrizzleSnakeCasePostgresUnchanged(t *testing.T) {
 	u.RawQuery = q.Encode()
 
 	st := openStore(t, u.String(), Options{})
-	execAll(t, st, drizzlePostgresDDL...)
-	before := pgSnapshot(t, st)
+	execAll(t, st, testsupport.DrizzlePostgresDDL...)
+	before := testsupport.SchemaSnapshot(t, st.db)
 	if err := st.Migrate(testCtx(t)); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	diffLines(t, before, pgSnapshot(t, st))
+	diffLines(t, before, testsupport.SchemaSnapshot(t, st.db))
 	if l := st.q.Load().layout; l != layoutSnake {
 		t.Fatalf("layout = %q, want snake", l)
 	}
@@ -89,15 +59,15 @@ func TestMigrate_AdoptsDrizzleSnakeCaseSQLite(t *testing.T) {
 	if err := ensureSQLiteFile(st.sqlitePath); err != nil {
 		t.Fatal(err)
 	}
-	execAll(t, st, drizzleSQLiteDDL...)
+	execAll(t, st, testsupport.DrizzleSQLiteDDL...)
 	// A row as Drizzle writes it: integer milliseconds.
 	execAll(t, st,
 		"INSERT INTO `user` VALUES ('u1', 'D', 'd@example.com', 1, NULL, 1735787045678, 1735787045678)")
-	before := sqliteSnapshot(t, st)
+	before := testsupport.SchemaSnapshot(t, st.db)
 	if err := st.Migrate(testCtx(t)); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	diffLines(t, before, sqliteSnapshot(t, st))
+	diffLines(t, before, testsupport.SchemaSnapshot(t, st.db))
 	if l := st.q.Load().layout; l != layoutSnake {
 		t.Fatalf("layout = %q, want snake", l)
 	}

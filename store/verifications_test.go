@@ -317,7 +317,7 @@ func TestSQLite_DrizzleIntegerTimesCompareByTime(t *testing.T) {
 	if err := ensureSQLiteFile(st.sqlitePath); err != nil {
 		t.Fatal(err)
 	}
-	execAll(t, st, drizzleSQLiteDDL...)
+	execAll(t, st, testsupport.DrizzleSQLiteDDL...)
 	st = adopted(t, st, layoutSnake)
 	ctx := testCtx(t)
 	now := normTime(testNow)
