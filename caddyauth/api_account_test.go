@@ -137,10 +137,12 @@ func TestSessions_ListRevokeAndRevokeOthers(t *testing.T) {
 }
 
 func TestListSessions_NeedsAFreshSession(t *testing.T) {
-	tg := newTestGate(t, testsupport.SQLiteDSN(t), "")
-	c, _ := tg.signUp("Alice", "alice@example.com", "password123")
-	setNow(t, time.Now().Add(25*time.Hour))
-	wantError(t, tg.do(req("GET", "/auth/list-sessions", "", "Cookie", c)), 403, "SESSION_NOT_FRESH")
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		tg := newTestGate(t, dsn, "")
+		c, _ := tg.signUp("Alice", "alice@example.com", "password123")
+		setNow(t, time.Now().Add(25*time.Hour))
+		wantError(t, tg.do(req("GET", "/auth/list-sessions", "", "Cookie", c)), 403, "SESSION_NOT_FRESH")
+	})
 }
 
 func TestUpdateUser(t *testing.T) {
@@ -386,29 +388,33 @@ func TestEmailVerification(t *testing.T) {
 }
 
 func TestRequireEmailVerification(t *testing.T) {
-	mb := newMailbox(t)
-	tg := newTestGate(t, testsupport.SQLiteDSN(t), "require_email_verification\nemail_webhook "+mb.URL)
-	w := tg.do(req("POST", "/auth/sign-up/email", `{"name":"Alice","email":"alice@example.com","password":"password123"}`))
-	m := decodeJSON(t, w)
-	if w.Code != 200 || m["token"] != nil || len(w.Header().Values("Set-Cookie")) != 0 {
-		t.Fatalf("sign-up with verification required: %d %s %q", w.Code, w.Body, w.Header().Values("Set-Cookie"))
-	}
-	// Duplicate sign-up: the same kind of answer, no enumeration.
-	w = tg.do(req("POST", "/auth/sign-up/email", `{"name":"Alice","email":"alice@example.com","password":"password123"}`))
-	if w.Code != 200 || decodeJSON(t, w)["token"] != nil {
-		t.Errorf("duplicate sign-up: %d %s", w.Code, w.Body)
-	}
-	wantError(t, tg.do(req("POST", "/auth/sign-in/email", `{"email":"alice@example.com","password":"password123"}`)), 403, "EMAIL_NOT_VERIFIED")
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		mb := newMailbox(t)
+		tg := newTestGate(t, dsn, "require_email_verification\nemail_webhook "+mb.URL)
+		w := tg.do(req("POST", "/auth/sign-up/email", `{"name":"Alice","email":"alice@example.com","password":"password123"}`))
+		m := decodeJSON(t, w)
+		if w.Code != 200 || m["token"] != nil || len(w.Header().Values("Set-Cookie")) != 0 {
+			t.Fatalf("sign-up with verification required: %d %s %q", w.Code, w.Body, w.Header().Values("Set-Cookie"))
+		}
+		// Duplicate sign-up: the same kind of answer, no enumeration.
+		w = tg.do(req("POST", "/auth/sign-up/email", `{"name":"Alice","email":"alice@example.com","password":"password123"}`))
+		if w.Code != 200 || decodeJSON(t, w)["token"] != nil {
+			t.Errorf("duplicate sign-up: %d %s", w.Code, w.Body)
+		}
+		wantError(t, tg.do(req("POST", "/auth/sign-in/email", `{"email":"alice@example.com","password":"password123"}`)), 403, "EMAIL_NOT_VERIFIED")
 
-	msg := mb.last(t, "alice@example.com")
-	link, _ := url.Parse(msg.URL)
-	if w := tg.do(req("GET", link.RequestURI(), "")); w.Code != 302 {
-		t.Fatalf("verify %d %s", w.Code, w.Body)
-	}
-	tg.signIn("alice@example.com", "password123")
+		msg := mb.last(t, "alice@example.com")
+		link, _ := url.Parse(msg.URL)
+		if w := tg.do(req("GET", link.RequestURI(), "")); w.Code != 302 {
+			t.Fatalf("verify %d %s", w.Code, w.Body)
+		}
+		tg.signIn("alice@example.com", "password123")
+	})
 }
 
 func TestSignUp_DisabledSignUp(t *testing.T) {
-	tg := newTestGate(t, testsupport.SQLiteDSN(t), "disable_sign_up")
-	wantError(t, tg.do(req("POST", "/auth/sign-up/email", `{"name":"A","email":"a@example.com","password":"password123"}`)), 400, "EMAIL_PASSWORD_SIGN_UP_DISABLED")
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		tg := newTestGate(t, dsn, "disable_sign_up")
+		wantError(t, tg.do(req("POST", "/auth/sign-up/email", `{"name":"A","email":"a@example.com","password":"password123"}`)), 400, "EMAIL_PASSWORD_SIGN_UP_DISABLED")
+	})
 }

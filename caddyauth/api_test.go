@@ -122,15 +122,17 @@ func TestSignUp_RejectsBadInputWithBetterAuthErrors(t *testing.T) {
 }
 
 func TestSignUp_AcceptsFormEncoding(t *testing.T) {
-	tg := newTestGate(t, testsupport.SQLiteDSN(t), "")
-	r := formRequest("/auth/sign-up/email", "name=Form+User&email=form%40example.com&password=password123")
-	w := tg.do(r)
-	if w.Code != http.StatusOK {
-		t.Fatalf("status %d: %s", w.Code, w.Body)
-	}
-	if u := decodeJSON(t, w)["user"].(map[string]any); u["name"] != "Form User" || u["email"] != "form@example.com" {
-		t.Errorf("user = %v", u)
-	}
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		tg := newTestGate(t, dsn, "")
+		r := formRequest("/auth/sign-up/email", "name=Form+User&email=form%40example.com&password=password123")
+		w := tg.do(r)
+		if w.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+		if u := decodeJSON(t, w)["user"].(map[string]any); u["name"] != "Form User" || u["email"] != "form@example.com" {
+			t.Errorf("user = %v", u)
+		}
+	})
 }
 
 func TestSignIn_UnknownEmailLooksLikeWrongPassword(t *testing.T) {
@@ -201,54 +203,58 @@ func TestSignIn_SucceedsWithBetterAuthShape(t *testing.T) {
 }
 
 func TestSignIn_RejectsBadInput(t *testing.T) {
-	tg := newTestGate(t, testsupport.SQLiteDSN(t), "")
-	cases := []struct {
-		name, body string
-		status     int
-		code       string
-	}{
-		{"invalid email", `{"email":"nope","password":"password123"}`, 400, "INVALID_EMAIL"},
-		{"missing password", `{"email":"a@example.com"}`, 400, "VALIDATION_ERROR"},
-		{"password too long", `{"email":"a@example.com","password":"` + strings.Repeat("a", 129) + `"}`, 400, "PASSWORD_TOO_LONG"},
-		{"rememberMe not bool", `{"email":"a@example.com","password":"password123","rememberMe":"yes"}`, 400, "VALIDATION_ERROR"},
-		{"10000-char email", `{"email":"` + strings.Repeat("a", 10000) + `@example.com","password":"password123"}`, 400, "INVALID_EMAIL"},
-		{"javascript callback", `{"email":"a@example.com","password":"password123","callbackURL":"javascript:alert(1)"}`, 403, "INVALID_CALLBACK_URL"},
-		{"protocol-relative callback", `{"email":"a@example.com","password":"password123","callbackURL":"//evil.com"}`, 403, "INVALID_CALLBACK_URL"},
-		{"backslash callback", `{"email":"a@example.com","password":"password123","callbackURL":"/\\evil.com"}`, 403, "INVALID_CALLBACK_URL"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			wantError(t, tg.do(req("POST", "/auth/sign-in/email", c.body)), c.status, c.code)
-		})
-	}
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		tg := newTestGate(t, dsn, "")
+		cases := []struct {
+			name, body string
+			status     int
+			code       string
+		}{
+			{"invalid email", `{"email":"nope","password":"password123"}`, 400, "INVALID_EMAIL"},
+			{"missing password", `{"email":"a@example.com"}`, 400, "VALIDATION_ERROR"},
+			{"password too long", `{"email":"a@example.com","password":"` + strings.Repeat("a", 129) + `"}`, 400, "PASSWORD_TOO_LONG"},
+			{"rememberMe not bool", `{"email":"a@example.com","password":"password123","rememberMe":"yes"}`, 400, "VALIDATION_ERROR"},
+			{"10000-char email", `{"email":"` + strings.Repeat("a", 10000) + `@example.com","password":"password123"}`, 400, "INVALID_EMAIL"},
+			{"javascript callback", `{"email":"a@example.com","password":"password123","callbackURL":"javascript:alert(1)"}`, 403, "INVALID_CALLBACK_URL"},
+			{"protocol-relative callback", `{"email":"a@example.com","password":"password123","callbackURL":"//evil.com"}`, 403, "INVALID_CALLBACK_URL"},
+			{"backslash callback", `{"email":"a@example.com","password":"password123","callbackURL":"/\\evil.com"}`, 403, "INVALID_CALLBACK_URL"},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				wantError(t, tg.do(req("POST", "/auth/sign-in/email", c.body)), c.status, c.code)
+			})
+		}
+	})
 }
 
 func TestGetSession_NullForMissingOrBadCookies(t *testing.T) {
-	tg := newTestGate(t, testsupport.SQLiteDSN(t), "")
-	cookie, up := tg.signUp("Alice", "alice@example.com", "password123")
-	token := up["token"].(string)
-	cases := map[string]string{
-		"no cookie":        "",
-		"tampered":         "better-auth.session_token=" + token + ".AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA%3D",
-		"unsigned token":   "better-auth.session_token=" + token,
-		"other secret":     "better-auth.session_token=" + wireCookie(strings.Repeat("y", 32), token),
-		"truncated":        cookie[:len(cookie)-5],
-		"secure name only": "__Secure-" + cookie,
-	}
-	for name, c := range cases {
-		t.Run(name, func(t *testing.T) {
-			w := tg.do(req("GET", "/auth/get-session", "", "Cookie", c))
-			if w.Code != 200 || w.Body.String() != "null" {
-				t.Fatalf("%d %s, want 200 null", w.Code, w.Body)
-			}
-			if w.Header().Get("Cache-Control") != "no-store" {
-				t.Errorf("Cache-Control %q", w.Header().Get("Cache-Control"))
-			}
-			if sc := w.Header().Values("Set-Cookie"); len(sc) != 0 {
-				t.Errorf("bad cookie answered with Set-Cookie %q", sc)
-			}
-		})
-	}
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		tg := newTestGate(t, dsn, "")
+		cookie, up := tg.signUp("Alice", "alice@example.com", "password123")
+		token := up["token"].(string)
+		cases := map[string]string{
+			"no cookie":        "",
+			"tampered":         "better-auth.session_token=" + token + ".AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA%3D",
+			"unsigned token":   "better-auth.session_token=" + token,
+			"other secret":     "better-auth.session_token=" + wireCookie(strings.Repeat("y", 32), token),
+			"truncated":        cookie[:len(cookie)-5],
+			"secure name only": "__Secure-" + cookie,
+		}
+		for name, c := range cases {
+			t.Run(name, func(t *testing.T) {
+				w := tg.do(req("GET", "/auth/get-session", "", "Cookie", c))
+				if w.Code != 200 || w.Body.String() != "null" {
+					t.Fatalf("%d %s, want 200 null", w.Code, w.Body)
+				}
+				if w.Header().Get("Cache-Control") != "no-store" {
+					t.Errorf("Cache-Control %q", w.Header().Get("Cache-Control"))
+				}
+				if sc := w.Header().Values("Set-Cookie"); len(sc) != 0 {
+					t.Errorf("bad cookie answered with Set-Cookie %q", sc)
+				}
+			})
+		}
+	})
 }
 
 func TestGetSession_ReturnsSessionAndRefreshesWhenDue(t *testing.T) {
@@ -336,73 +342,77 @@ func TestSignOut_DeletesSessionAndClearsCookies(t *testing.T) {
 }
 
 func TestAPI_OriginChecksOnCookieBearingRequests(t *testing.T) {
-	tg := newTestGate(t, testsupport.SQLiteDSN(t), "trusted_origins https://app.example.com *.trusted.example")
-	cookie, _ := tg.signUp("Alice", "alice@example.com", "password123")
-	cases := []struct {
-		name    string
-		headers []string
-		status  int
-		code    string
-	}{
-		{"no origin", []string{"Cookie", cookie}, 403, "INVALID_ORIGIN"},
-		{"null origin", []string{"Cookie", cookie, "Origin", "null"}, 403, "INVALID_ORIGIN"},
-		{"untrusted origin", []string{"Cookie", cookie, "Origin", "http://evil.example"}, 403, "INVALID_ORIGIN"},
-		{"lookalike origin", []string{"Cookie", cookie, "Origin", "https://app.example.com.evil.example"}, 403, "INVALID_ORIGIN"},
-		{"untrusted referer", []string{"Cookie", cookie, "Referer", "http://evil.example/page"}, 403, "INVALID_ORIGIN"},
-		{"own origin", []string{"Cookie", cookie, "Origin", "http://example.com"}, 200, ""},
-		{"trusted origin", []string{"Cookie", cookie, "Origin", "https://app.example.com"}, 200, ""},
-		{"wildcard origin", []string{"Cookie", cookie, "Origin", "https://a.b.trusted.example"}, 200, ""},
-		{"trusted referer", []string{"Cookie", cookie, "Referer", "https://app.example.com/x"}, 200, ""},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			// sign-out with a bogus cookie of the same name keeps the real
-			// session alive for the next case.
-			h := append([]string(nil), c.headers...)
-			h[1] = "better-auth.session_token=x"
-			w := tg.do(req("POST", "/auth/sign-out", "", h...))
-			if c.code != "" {
-				wantError(t, w, c.status, c.code)
-			} else if w.Code != c.status {
-				t.Fatalf("%d %s", w.Code, w.Body)
-			}
-		})
-	}
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		tg := newTestGate(t, dsn, "trusted_origins https://app.example.com *.trusted.example")
+		cookie, _ := tg.signUp("Alice", "alice@example.com", "password123")
+		cases := []struct {
+			name    string
+			headers []string
+			status  int
+			code    string
+		}{
+			{"no origin", []string{"Cookie", cookie}, 403, "INVALID_ORIGIN"},
+			{"null origin", []string{"Cookie", cookie, "Origin", "null"}, 403, "INVALID_ORIGIN"},
+			{"untrusted origin", []string{"Cookie", cookie, "Origin", "http://evil.example"}, 403, "INVALID_ORIGIN"},
+			{"lookalike origin", []string{"Cookie", cookie, "Origin", "https://app.example.com.evil.example"}, 403, "INVALID_ORIGIN"},
+			{"untrusted referer", []string{"Cookie", cookie, "Referer", "http://evil.example/page"}, 403, "INVALID_ORIGIN"},
+			{"own origin", []string{"Cookie", cookie, "Origin", "http://example.com"}, 200, ""},
+			{"trusted origin", []string{"Cookie", cookie, "Origin", "https://app.example.com"}, 200, ""},
+			{"wildcard origin", []string{"Cookie", cookie, "Origin", "https://a.b.trusted.example"}, 200, ""},
+			{"trusted referer", []string{"Cookie", cookie, "Referer", "https://app.example.com/x"}, 200, ""},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				// sign-out with a bogus cookie of the same name keeps the real
+				// session alive for the next case.
+				h := append([]string(nil), c.headers...)
+				h[1] = "better-auth.session_token=x"
+				w := tg.do(req("POST", "/auth/sign-out", "", h...))
+				if c.code != "" {
+					wantError(t, w, c.status, c.code)
+				} else if w.Code != c.status {
+					t.Fatalf("%d %s", w.Code, w.Body)
+				}
+			})
+		}
 
-	// Sign-in's form CSRF rule: a cross-site navigation is refused even
-	// without cookies, and fetch metadata without an Origin is too.
-	w := tg.do(req("POST", "/auth/sign-in/email", `{"email":"alice@example.com","password":"password123"}`,
-		"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document"))
-	wantError(t, w, 403, "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED")
-	w = tg.do(req("POST", "/auth/sign-in/email", `{"email":"alice@example.com","password":"password123"}`, "Sec-Fetch-Mode", "cors"))
-	wantError(t, w, 403, "INVALID_ORIGIN")
-	w = tg.do(req("POST", "/auth/sign-in/email", `{"email":"alice@example.com","password":"password123"}`,
-		"Origin", "http://example.com", "Sec-Fetch-Site", "same-origin", "Sec-Fetch-Mode", "cors"))
-	if w.Code != 200 {
-		t.Errorf("browser-like same-origin sign-in: %d %s", w.Code, w.Body)
-	}
+		// Sign-in's form CSRF rule: a cross-site navigation is refused even
+		// without cookies, and fetch metadata without an Origin is too.
+		w := tg.do(req("POST", "/auth/sign-in/email", `{"email":"alice@example.com","password":"password123"}`,
+			"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document"))
+		wantError(t, w, 403, "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED")
+		w = tg.do(req("POST", "/auth/sign-in/email", `{"email":"alice@example.com","password":"password123"}`, "Sec-Fetch-Mode", "cors"))
+		wantError(t, w, 403, "INVALID_ORIGIN")
+		w = tg.do(req("POST", "/auth/sign-in/email", `{"email":"alice@example.com","password":"password123"}`,
+			"Origin", "http://example.com", "Sec-Fetch-Site", "same-origin", "Sec-Fetch-Mode", "cors"))
+		if w.Code != 200 {
+			t.Errorf("browser-like same-origin sign-in: %d %s", w.Code, w.Body)
+		}
+	})
 }
 
 func TestAPI_RoutingLikeBetterAuth(t *testing.T) {
-	tg := newTestGate(t, testsupport.SQLiteDSN(t), "")
-	if w := tg.do(req("GET", "/auth/ok", "")); w.Code != 200 || w.Body.String() != `{"ok":true}` {
-		t.Errorf("/ok: %d %s", w.Code, w.Body)
-	}
-	for _, target := range []string{"/auth/does-not-exist", "/auth/ok/", "/auth//ok", "/auth", "/auth/"} {
-		w := tg.do(req("GET", target, ""))
-		if w.Code != 404 || w.Body.Len() != 0 || w.Header().Get("Content-Type") != "" {
-			t.Errorf("GET %s: %d %q %q, want empty 404", target, w.Code, w.Header().Get("Content-Type"), w.Body)
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		tg := newTestGate(t, dsn, "")
+		if w := tg.do(req("GET", "/auth/ok", "")); w.Code != 200 || w.Body.String() != `{"ok":true}` {
+			t.Errorf("/ok: %d %s", w.Code, w.Body)
 		}
-	}
-	for _, m := range []string{"DELETE", "OPTIONS", "PUT"} {
-		if w := tg.do(req(m, "/auth/sign-in/email", "")); w.Code != 404 {
-			t.Errorf("%s sign-in: %d", m, w.Code)
+		for _, target := range []string{"/auth/does-not-exist", "/auth/ok/", "/auth//ok", "/auth", "/auth/"} {
+			w := tg.do(req("GET", target, ""))
+			if w.Code != 404 || w.Body.Len() != 0 || w.Header().Get("Content-Type") != "" {
+				t.Errorf("GET %s: %d %q %q, want empty 404", target, w.Code, w.Header().Get("Content-Type"), w.Body)
+			}
 		}
-	}
-	wantError(t, tg.do(req("POST", "/auth/get-session", "")), 405, "METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED")
-	if tg.next.calls != 0 {
-		t.Errorf("API requests reached the next handler %d times", tg.next.calls)
-	}
+		for _, m := range []string{"DELETE", "OPTIONS", "PUT"} {
+			if w := tg.do(req(m, "/auth/sign-in/email", "")); w.Code != 404 {
+				t.Errorf("%s sign-in: %d", m, w.Code)
+			}
+		}
+		wantError(t, tg.do(req("POST", "/auth/get-session", "")), 405, "METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED")
+		if tg.next.calls != 0 {
+			t.Errorf("API requests reached the next handler %d times", tg.next.calls)
+		}
+	})
 }
 
 // setNow moves the package clock for the rest of the test.
