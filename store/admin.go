@@ -1,0 +1,122 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// adminQueries are the statements only the operator's commands (`caddy auth
+// …`) use. Like queries, they are built once per column layout and dialect,
+// when first needed, so that the request paths never carry them.
+type adminQueries struct {
+	listUsers         string
+	deleteSessionByID string
+}
+
+// adminQueryKey identifies one built set of adminQueries.
+type adminQueryKey struct {
+	layout  layout
+	dialect *dialect
+}
+
+// adminQueryCache holds *adminQueries by adminQueryKey: four entries at most.
+var adminQueryCache sync.Map
+
+func buildAdminQueries(l layout, d *dialect) *adminQueries {
+	x := func(tmpl string) string { return expand(tmpl, l, d) }
+	return &adminQueries{
+		// The id breaks ties between users created in the same millisecond,
+		// so that paging with offset neither skips nor repeats a user.
+		listUsers: x(`SELECT ` + userColumns + ` FROM "user" u
+			ORDER BY ` + d.cmpTime(`u.{createdAt}`) + `, u."id"
+			LIMIT ? OFFSET ?`),
+		deleteSessionByID: x(`DELETE FROM "session" WHERE "id" = ? RETURNING {userId}`),
+	}
+}
+
+// adminQueries returns the operator statements for the detected layout,
+// detecting it on first use as queries does.
+func (s *Store) adminQueries(ctx context.Context) (*adminQueries, error) {
+	q, err := s.queries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key := adminQueryKey{q.layout, s.dialect}
+	if aq, ok := adminQueryCache.Load(key); ok {
+		return aq.(*adminQueries), nil
+	}
+	aq, _ := adminQueryCache.LoadOrStore(key, buildAdminQueries(q.layout, s.dialect))
+	return aq.(*adminQueries), nil
+}
+
+// MigrateApplied is Migrate that also reports how many migrations it
+// applied (0 when the database was up to date), for `caddy auth migrate`.
+func (s *Store) MigrateApplied(ctx context.Context) (int, error) {
+	n, err := s.migrate(ctx)
+	if err != nil {
+		return n, err
+	}
+	return n, s.Detect(ctx)
+}
+
+// Layout is the column naming in use, "camel" or "snake"; "" until Migrate
+// or Detect ran (or a first query detected it), unless the layout was given
+// in Options.
+func (s *Store) Layout() string {
+	if q := s.q.Load(); q != nil {
+		return string(q.layout)
+	}
+	return ""
+}
+
+// ListUsers returns at most limit users, oldest first, skipping the first
+// offset of them.
+func (s *Store) ListUsers(ctx context.Context, limit, offset int) ([]User, error) {
+	const op = "list users"
+	if limit <= 0 || offset < 0 {
+		return nil, fmt.Errorf("%s: need limit > 0 and offset >= 0, got %d and %d", op, limit, offset)
+	}
+	aq, err := s.adminQueries(ctx)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	rows, err := s.db.QueryxContext(ctx, aq.listUsers, limit, offset)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer rows.Close()
+	var list []User
+	for rows.Next() {
+		var u User
+		if err := rows.Scan(userDest(&u)...); err != nil {
+			return nil, wrap(op, err)
+		}
+		list = append(list, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(op, err)
+	}
+	return list, nil
+}
+
+// DeleteSessionByID deletes one session, whoever owns it, and returns the id
+// of the user it belonged to; ErrNotFound when there is no such session.
+func (s *Store) DeleteSessionByID(ctx context.Context, id string) (string, error) {
+	op := "delete session " + id
+	aq, err := s.adminQueries(ctx)
+	if err != nil {
+		return "", wrap(op, err)
+	}
+	var userID string
+	err = s.db.QueryRowxContext(ctx, aq.deleteSessionByID, id).Scan(&userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return "", wrap(op, err)
+	}
+	return userID, nil
+}
