@@ -48,6 +48,10 @@ const resetCallbackPrefix = "/reset-password/"
 // next handler.
 func (g *Gate) serveAPI(w http.ResponseWriter, r *http.Request) error {
 	sub := r.URL.Path[len(g.cfg.basePath):]
+	// Before routing, as Better Auth's onRequest: see ratelimit.go.
+	if !g.allowRequest(w, r, sub) {
+		return nil
+	}
 	h, ok := routes[r.Method+" "+sub]
 	if !ok && r.Method == http.MethodGet && strings.HasPrefix(sub, resetCallbackPrefix) {
 		if token := sub[len(resetCallbackPrefix):]; token != "" && !strings.Contains(token, "/") {

@@ -82,6 +82,7 @@ func (g *Gate) handleRevokeSession(w http.ResponseWriter, r *http.Request) *apiE
 		return g.storeError(r, "revoke-session", err)
 	}
 	if id != "" {
+		g.forgetSessions(id)
 		g.audit(r, "revoke-session", res.user.ID, id)
 	}
 	if token == res.session.Token {
@@ -119,6 +120,7 @@ func (g *Gate) revokeAll(w http.ResponseWriter, r *http.Request, keepCurrent boo
 	if err != nil {
 		return g.storeError(r, "revoke-sessions", err)
 	}
+	g.forgetSessions(ids...)
 	g.audit(r, "revoke-sessions", res.user.ID, res.session.ID, zap.Int("revoked", len(ids)))
 	if !keepCurrent {
 		g.clearSessionCookies(w, r)
@@ -162,6 +164,7 @@ func (g *Gate) handleUpdateUser(w http.ResponseWriter, r *http.Request) *apiErro
 	} else if err != nil {
 		return g.storeError(r, "update-user", err)
 	}
+	g.forgetUsers(res.user.ID)
 	g.audit(r, "update-user", res.user.ID, res.session.ID)
 	// Better Auth re-issues the session cookie, unchanged, with the update.
 	g.setSessionCookie(w, r, res.session.Token, res.dontRemember)
@@ -198,10 +201,11 @@ func (g *Gate) handleChangePassword(w http.ResponseWriter, r *http.Request) *api
 	if err != nil {
 		return g.hashError(r, err)
 	}
-	_, err = g.store().SetPassword(r.Context(), res.user.ID, hash, revokeOthers, now())
+	revoked, err := g.store().SetPassword(r.Context(), res.user.ID, hash, revokeOthers, now())
 	if err != nil {
 		return g.storeError(r, "change-password", err)
 	}
+	g.forgetSessions(revoked...)
 	g.audit(r, "change-password", res.user.ID, res.session.ID, zap.Bool("revoke_other_sessions", revokeOthers))
 
 	resp := struct {
@@ -255,10 +259,12 @@ func (g *Gate) handleDeleteUser(w http.ResponseWriter, r *http.Request) *apiErro
 	} else if now().Sub(res.session.CreatedAt) >= freshAge {
 		return errSessionExpired
 	}
-	_, err := g.store().DeleteUser(r.Context(), res.user.ID)
+	revoked, err := g.store().DeleteUser(r.Context(), res.user.ID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return g.storeError(r, "delete-user", err)
 	}
+	g.forgetSessions(revoked...)
+	g.forgetUsers(res.user.ID)
 	g.audit(r, "delete-user", res.user.ID, res.session.ID)
 	g.clearSessionCookies(w, r)
 	writeJSON(w, http.StatusOK, struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"runtime"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -144,6 +145,9 @@ func (g *Gate) handleSignIn(w http.ResponseWriter, r *http.Request) *apiError {
 	if !validEmail(email) {
 		return errInvalidEmail
 	}
+	if !g.allowSignInEmail(w, r, email) {
+		return nil // answered 429
+	}
 	if passwordLength(password) > g.cfg.maxPassword {
 		return errPasswordTooLong
 	}
@@ -199,6 +203,13 @@ func (g *Gate) handleSignIn(w http.ResponseWriter, r *http.Request) *apiError {
 	return nil
 }
 
+// storableText makes client-supplied text (a User-Agent may carry Latin-1
+// bytes or NULs) storable in a PostgreSQL text column: valid UTF-8, no NUL.
+func storableText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.ReplaceAll(s, "\x00", "")
+}
+
 // dontRememberLifetime is Better Auth's fixed lifetime of a rememberMe=false
 // session.
 const dontRememberLifetime = 24 * time.Hour
@@ -215,6 +226,6 @@ func (g *Gate) startSession(r *http.Request, userID string, dontRemember bool) (
 		UserID:    userID,
 		ExpiresAt: t.Add(life),
 		IPAddress: clientIP(r),
-		UserAgent: r.UserAgent(),
+		UserAgent: storableText(r.UserAgent()),
 	}, t)
 }

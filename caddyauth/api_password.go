@@ -95,7 +95,9 @@ func (g *Gate) handleResetPasswordCallback(w http.ResponseWriter, r *http.Reques
 		return errInvalidCallbackURL
 	}
 	q := target.Query()
-	if _, err := g.store().VerificationValue(r.Context(), resetIdentifierPrefix+token, now()); err == nil {
+	if !validTokenShape(token) {
+		q.Set("error", "INVALID_TOKEN")
+	} else if _, err := g.store().VerificationValue(r.Context(), resetIdentifierPrefix+token, now()); err == nil {
 		q.Set("token", token)
 	} else if errors.Is(err, store.ErrNotFound) {
 		q.Set("error", "INVALID_TOKEN")
@@ -122,7 +124,9 @@ func (g *Gate) handleResetPassword(w http.ResponseWriter, r *http.Request) *apiE
 	if token == "" {
 		token = r.URL.Query().Get("token")
 	}
-	if token == "" {
+	if !validTokenShape(token) {
+		// Also keeps bytes PostgreSQL cannot compare (NUL, invalid UTF-8)
+		// away from the query.
 		return errInvalidToken
 	}
 	if e := g.checkNewPassword(newPassword); e != nil {
@@ -138,7 +142,7 @@ func (g *Gate) handleResetPassword(w http.ResponseWriter, r *http.Request) *apiE
 	if err != nil {
 		return g.hashError(r, err)
 	}
-	userID, _, err := g.store().ResetPassword(r.Context(), resetIdentifierPrefix+token, hash, now())
+	userID, revoked, err := g.store().ResetPassword(r.Context(), resetIdentifierPrefix+token, hash, now())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return errInvalidToken
@@ -147,6 +151,7 @@ func (g *Gate) handleResetPassword(w http.ResponseWriter, r *http.Request) *apiE
 	case err != nil:
 		return g.storeError(r, "reset-password", err)
 	}
+	g.forgetSessions(revoked...)
 	g.audit(r, "password-reset", userID, "")
 	writeJSON(w, http.StatusOK, map[string]bool{"status": true})
 	return nil

@@ -17,6 +17,7 @@ func (g *Gate) handleSignOut(w http.ResponseWriter, r *http.Request) *apiError {
 		if err := g.store().DeleteSessionByToken(r.Context(), cred.token); err != nil {
 			return g.storeError(r, "sign-out", err)
 		}
+		g.forgetToken(cred.token)
 		g.logger.Info("sign-out", zap.String("client_ip", clientIP(r)))
 	}
 	g.clearSessionCookies(w, r)

@@ -155,6 +155,7 @@ func (g *Gate) handleVerifyEmail(w http.ResponseWriter, r *http.Request) *apiErr
 		if _, err := g.store().MarkEmailVerified(r.Context(), user.ID, now()); err != nil {
 			return g.storeError(r, "verify-email", err)
 		}
+		g.forgetUsers(user.ID)
 		g.audit(r, "email-verified", user.ID, "")
 	}
 	if callbackURL != "" {

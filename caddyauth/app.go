@@ -49,9 +49,10 @@ func (a *App) register(h *dbHandle) {
 // that a wrong DSN fails the start visibly.
 const startTimeout = 30 * time.Second
 
-// Start connects and migrates every database the handlers use. An
-// unreachable database fails the start (and so a reload keeps the old
-// config), with the error naming the cause.
+// Start connects and migrates every database the handlers use, then starts
+// listening for revocation notices on those that have them. An unreachable
+// database fails the start (and so a reload keeps the old config), with the
+// error naming the cause; listening never does.
 func (a *App) Start() error {
 	a.mu.Lock()
 	handles := append([]*dbHandle(nil), a.handles...)
@@ -63,6 +64,9 @@ func (a *App) Start() error {
 		if err != nil {
 			return fmt.Errorf("auth_gate database: %w", err)
 		}
+	}
+	for _, h := range handles {
+		h.startListener()
 	}
 	return nil
 }

@@ -1,11 +1,14 @@
 package caddyauth
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -21,17 +24,36 @@ import (
 // so the pool survives and connections are not re-established.
 var dbPool = caddy.NewUsagePool()
 
-// dbHandle is one shared pool plus the once-per-process readiness state.
+// dbHandle is one shared pool plus the once-per-process readiness state,
+// the session cache of that database and, on PostgreSQL, the listener that
+// keeps the cache in step with revocations made anywhere.
 type dbHandle struct {
 	st      *store.Store
 	migrate bool
+	cache   *sessionCache
+	logger  *zap.Logger
+
+	// notifyDSN is where to LISTEN for revocation notices; empty on SQLite,
+	// whose single instance invalidates its cache itself.
+	notifyDSN    string
+	stopListener func()      // nil until the listener runs
+	caching      atomic.Bool // some handler has a session_cache
 
 	mu    sync.Mutex
 	ready atomic.Bool
 }
 
 // Destruct implements caddy.Destructor: the last user is gone.
-func (h *dbHandle) Destruct() error { return h.st.Close() }
+func (h *dbHandle) Destruct() error {
+	h.mu.Lock()
+	stop := h.stopListener
+	h.stopListener = nil
+	h.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	return h.st.Close()
+}
 
 // ensureReady connects and applies migrations once. A failure is not cached:
 // the next request tries again, so a database that comes up late is picked
@@ -58,23 +80,68 @@ func (h *dbHandle) ensureReady(ctx context.Context) error {
 	return nil
 }
 
+// startListener starts listening for revocation notices, once, when some
+// handler caches sessions. App.Start calls it when the database is ready:
+// that is when the config starts, never under `caddy validate`. Listening
+// never fails the start: when it cannot work, the listener warns once and
+// session_cache bounds how late a revocation made elsewhere is seen here.
+func (h *dbHandle) startListener() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.notifyDSN == "" || h.stopListener != nil || !h.caching.Load() {
+		return
+	}
+	stop, err := store.Listen(h.notifyDSN, h.cache, h.logger)
+	if err != nil {
+		// acquireDB checked the DSN; this is not expected.
+		h.logger.Warn("cannot listen for revocation notices", zap.Error(err))
+		return
+	}
+	h.stopListener = stop
+}
+
 // acquireDB takes a reference on the pool for dsn, creating it if needed.
-// The key is a hash so that no password sits in memory as a map key, and a
-// changed DSN or setting gets a new pool.
-func acquireDB(dsn, schema string, migrate bool, logger *zap.Logger) (*dbHandle, string, error) {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%t", dsn, schema, migrate))
+// notifyDSN (notify_database) is where revocation notices are listened for
+// on PostgreSQL; empty means dsn. caching says that the caller uses the
+// session cache, which is what notices are for. The key is a hash so that
+// no password sits in memory as a map key, and a changed DSN or setting
+// gets a new pool (and cache, and listener).
+func acquireDB(dsn, notifyDSN, schema string, migrate, caching bool, logger *zap.Logger) (*dbHandle, string, error) {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%t", dsn, notifyDSN, schema, migrate))
 	key := hex.EncodeToString(sum[:])
 	val, _, err := dbPool.LoadOrNew(key, func() (caddy.Destructor, error) {
 		st, err := store.Open(dsn, store.Options{Logger: logger, Schema: schema})
 		if err != nil {
 			return nil, err
 		}
-		return &dbHandle{st: st, migrate: migrate}, nil
+		h := &dbHandle{st: st, migrate: migrate, cache: newSessionCache(defaultCacheEntries), logger: logger}
+		if st.Driver() == "postgres" {
+			h.notifyDSN = cmp.Or(notifyDSN, dsn)
+		} else if notifyDSN != "" {
+			_ = st.Close()
+			return nil, errors.New("notify_database: only used with a PostgreSQL database")
+		}
+		if h.notifyDSN != "" && !isPostgresDSN(h.notifyDSN) {
+			_ = st.Close()
+			// The DSN itself is not quoted: it may hold a password.
+			return nil, errors.New("notify_database: must be a postgres:// or postgresql:// DSN")
+		}
+		return h, nil
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	return val.(*dbHandle), key, nil
+	h := val.(*dbHandle)
+	if caching {
+		h.caching.Store(true)
+	}
+	return h, key, nil
+}
+
+func isPostgresDSN(dsn string) bool {
+	scheme, _, _ := strings.Cut(dsn, "://")
+	scheme = strings.ToLower(scheme)
+	return scheme == "postgres" || scheme == "postgresql"
 }
 
 // defaultDatabaseDSN is the zero-setup SQLite file in Caddy's data directory.

@@ -54,11 +54,13 @@ func (n *recordingNext) ServeHTTP(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// newTestGate provisions auth_gate from a Caddyfile block body (database
-// and secret are added) and starts its app, as `caddy run` would.
+// newTestGate provisions auth_gate from a Caddyfile block body (database,
+// secret and `rate_limit off` are added: the tests sign in often from one
+// client IP; newLimitedGate in ratelimit_test.go leaves limits on) and starts
+// its app, as `caddy run` would.
 func newTestGate(t *testing.T, dsn, extra string) *testGate {
 	t.Helper()
-	g, err := provisionFromCaddyfile(t, "database "+dsn+"\nsecret "+testSecret+"\n"+extra)
+	g, err := provisionFromCaddyfile(t, "database "+dsn+"\nsecret "+testSecret+"\nrate_limit off\n"+extra)
 	if err != nil {
 		t.Fatalf("provision: %v", err)
 	}

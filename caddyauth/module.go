@@ -150,6 +150,8 @@ type Gate struct {
 	dbKey  string
 	logger *zap.Logger
 	public caddyhttp.MatchPath
+
+	limiter *rateLimiter // nil: rate_limit off (ratelimit.go)
 }
 
 // IdentityHeaders names the request headers that carry the caller's
@@ -259,11 +261,15 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	if dsn == "" {
 		dsn = defaultDatabaseDSN()
 	}
-	handle, key, err := acquireDB(dsn, g.Schema, g.Migrate != "off", g.logger)
+	notify := strings.TrimSpace(repl.ReplaceAll(g.NotifyDatabase, ""))
+	handle, key, err := acquireDB(dsn, notify, g.Schema, g.Migrate != "off", g.cfg.cacheTTL > 0, g.logger)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
 	g.db, g.dbKey = handle, key
+	if err := g.provisionRateLimit(); err != nil {
+		return err
+	}
 
 	app, err := ctx.App(appID)
 	if err != nil {

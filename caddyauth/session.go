@@ -23,7 +23,8 @@ const (
 	dontRememberCookie = "dont_remember"
 )
 
-// authResult is a valid session found on a request.
+// authResult is a valid session found on a request. A result may be shared
+// with the session cache: callers read it and never modify it.
 type authResult struct {
 	session      store.Session
 	user         store.User
@@ -91,10 +92,28 @@ var errNoSession = errors.New("no valid session")
 // authenticate resolves the request's session, applying the sliding refresh
 // unless disableRefresh is set. It returns errNoSession when the request is
 // unauthenticated, and a store error when that cannot be decided.
+//
+// A session validated within session_cache is served from memory without a
+// query (and without allocating): see sessionCache. The cache never serves
+// one past its expiresAt, revocations drop entries at once (locally, and on
+// PostgreSQL through notices from every other instance), and a refresh that
+// falls due still writes to the database.
 func (g *Gate) authenticate(ctx context.Context, r *http.Request, cred credential, disableRefresh bool) (*authResult, error) {
 	if cred.token == "" {
 		return nil, errNoSession
 	}
+	t := now()
+	ttl, cache := g.cfg.cacheTTL, g.db.cache
+	var gen uint64
+	if ttl > 0 {
+		// Read before the lookup: put refuses the entry when a revocation
+		// happened in between.
+		gen = cache.generation()
+		if hit := cache.get(cred.token, t, ttl); hit != nil {
+			return g.finishAuth(ctx, r, hit, t, disableRefresh, gen)
+		}
+	}
+
 	if err := g.db.ensureReady(ctx); err != nil {
 		return nil, err
 	}
@@ -105,7 +124,6 @@ func (g *Gate) authenticate(ctx context.Context, r *http.Request, cred credentia
 	if err != nil {
 		return nil, err
 	}
-	t := now()
 	if !sess.ExpiresAt.After(t) {
 		// Better Auth deletes an expired row when it meets it; so do we, but a
 		// failure to do so must not turn "expired" into "unavailable".
@@ -113,25 +131,58 @@ func (g *Gate) authenticate(ctx context.Context, r *http.Request, cred credentia
 		return nil, errNoSession
 	}
 	res := &authResult{session: sess, user: user}
+	if ttl > 0 {
+		cache.put(res, t, ttl, gen)
+	}
+	return g.finishAuth(ctx, r, res, t, disableRefresh, gen)
+}
+
+// finishAuth applies the request's dont_remember marker and the sliding
+// refresh to a valid session. res may be the cache's: it is copied, not
+// changed, when the answer differs.
+func (g *Gate) finishAuth(ctx context.Context, r *http.Request, res *authResult, t time.Time, disableRefresh bool, gen uint64) (*authResult, error) {
+	dontRemember := false
 	if raw, ok := readCookie(r.Header, cookieName(dontRememberCookie, g.isSecure(r))); ok {
 		if v, ok := verifySignedValue(g.cfg.keys, raw); ok && v == "true" {
-			res.dontRemember = true
+			dontRemember = true
 		}
 	}
-	if !disableRefresh && !res.dontRemember && g.refreshDue(sess, t) {
-		exp := t.Add(g.cfg.expiresIn)
-		ok, err := g.store().ExtendSession(ctx, sess.ID, exp, t)
-		if err != nil {
-			return nil, err
-		}
-		if !ok { // deleted between the read and the update: revoked
-			return nil, errNoSession
-		}
-		res.session.ExpiresAt, res.session.UpdatedAt = exp.UTC(), t.UTC()
-		res.refreshed = true
+	refresh := !disableRefresh && !dontRemember && g.refreshDue(res.session, t)
+	if !dontRemember && !refresh {
+		return res, nil
 	}
-	return res, nil
+	out := *res
+	out.dontRemember = dontRemember
+	if !refresh {
+		return &out, nil
+	}
+	if err := g.db.ensureReady(ctx); err != nil {
+		return nil, err
+	}
+	exp := t.Add(g.cfg.expiresIn)
+	ok, err := g.store().ExtendSession(ctx, out.session.ID, exp, t)
+	if err != nil {
+		return nil, err
+	}
+	if !ok { // deleted meanwhile: revoked
+		g.db.cache.dropSession(out.session.ID)
+		return nil, errNoSession
+	}
+	out.session.ExpiresAt, out.session.UpdatedAt = exp.UTC(), t.UTC()
+	out.refreshed = true
+	if g.cfg.cacheTTL > 0 {
+		g.db.cache.put(&out, t, g.cfg.cacheTTL, gen)
+	}
+	return &out, nil
 }
+
+// forgetToken, forgetSessions and forgetUsers drop cached sessions right
+// after the store revoked or changed them, so that this instance stops
+// serving them at once (other instances learn of it through notices on
+// PostgreSQL). The cache is the database's, shared by every handler.
+func (g *Gate) forgetToken(token string)      { g.db.cache.dropToken(token) }
+func (g *Gate) forgetSessions(ids ...string)  { g.db.cache.dropSession(ids...) }
+func (g *Gate) forgetUsers(userIDs ...string) { g.db.cache.dropUser(userIDs...) }
 
 // refreshDue is Better Auth's sliding rule: the session was last extended at
 // least updateAge ago.
@@ -203,5 +254,11 @@ func (g *Gate) loginRedirect(r *http.Request) string {
 	if strings.Contains(g.cfg.loginURL, "?") {
 		sep = "&"
 	}
-	return g.cfg.loginURL + sep + "redirect=" + url.QueryEscape(r.URL.RequestURI())
+	// The request path comes from the client: a request for //evil.com/x
+	// must not hand the login page a redirect target that leaves the site.
+	target := r.URL.RequestURI()
+	if !safeRelativePath(target) {
+		target = "/"
+	}
+	return g.cfg.loginURL + sep + "redirect=" + url.QueryEscape(target)
 }

@@ -1,0 +1,135 @@
+package caddyauth
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/authgate/authgate/internal/testsupport"
+)
+
+// The gate's per-request cost with a valid session cookie, on SQLite:
+//
+//	go test ./caddyauth -run '^$' -bench BenchmarkGate -benchmem
+//
+// Cached, a request costs no query; uncached (session_cache 0) every
+// request reads the session and its user.
+func BenchmarkGate_CachedSession(b *testing.B) { benchmarkGate(b, "") }
+
+func BenchmarkGate_Uncached(b *testing.B) { benchmarkGate(b, "session_cache 0") }
+
+func benchmarkGate(b *testing.B, extra string) {
+	g := newBenchGate(b, "database "+testsupport.SQLiteDSN(b)+"\nsecret "+testSecret+"\n"+extra)
+	cookie := benchSignUp(b, g)
+
+	// One request, reused: Caddy's own per-request work (the replacer, the
+	// request and its context) is not the gate's cost. ServeHTTP sets the
+	// identity headers again on every pass.
+	r := httptest.NewRequest("GET", "/dashboard", nil)
+	r.Header.Set("Cookie", cookie)
+	r = r.WithContext(benchContext(r.Context()))
+	w := &discardResponse{header: http.Header{}}
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	if err := g.ServeHTTP(w, r, next); err != nil || w.status != 0 || r.Header.Get("X-User-Id") == "" {
+		b.Fatalf("warm-up: status %d, err %v", w.status, err)
+	}
+
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := g.ServeHTTP(w, r, next); err != nil || w.status != 0 {
+			b.Fatalf("status %d, err %v", w.status, err)
+		}
+	}
+}
+
+// BenchmarkGate_CachedSessionParallel is BenchmarkGate_CachedSession from
+// all CPUs at once, one request per goroutine, to show lock contention.
+func BenchmarkGate_CachedSessionParallel(b *testing.B) {
+	g := newBenchGate(b, "database "+testsupport.SQLiteDSN(b)+"\nsecret "+testSecret)
+	cookie := benchSignUp(b, g)
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		r := httptest.NewRequest("GET", "/dashboard", nil)
+		r.Header.Set("Cookie", cookie)
+		r = r.WithContext(benchContext(r.Context()))
+		w := &discardResponse{header: http.Header{}}
+		for pb.Next() {
+			if err := g.ServeHTTP(w, r, next); err != nil || w.status != 0 {
+				b.Errorf("status %d, err %v", w.status, err)
+				return
+			}
+		}
+	})
+}
+
+// newBenchGate provisions and starts a gate, as newTestGate does for tests.
+func newBenchGate(b *testing.B, block string) *Gate {
+	b.Helper()
+	b.Setenv("XDG_DATA_HOME", b.TempDir())
+	g := new(Gate)
+	if err := g.UnmarshalCaddyfile(caddyfile.NewTestDispenser("auth_gate {\n" + block + "\n}")); err != nil {
+		b.Fatal(err)
+	}
+	ctx, err := caddy.ProvisionContext(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = g.Cleanup() })
+	if err := g.Provision(ctx); err != nil {
+		b.Fatal(err)
+	}
+	app, err := ctx.App(appID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := app.(caddy.App).Start(); err != nil {
+		b.Fatal(err)
+	}
+	return g
+}
+
+// benchSignUp creates a user and returns its session cookie.
+func benchSignUp(b *testing.B, g *Gate) string {
+	b.Helper()
+	r := httptest.NewRequest("POST", "/auth/sign-up/email",
+		strings.NewReader(`{"name":"Bench","email":"bench@example.com","password":"password123"}`))
+	r.Header.Set("Content-Type", "application/json")
+	r = r.WithContext(benchContext(r.Context()))
+	w := httptest.NewRecorder()
+	if err := g.ServeHTTP(w, r, nil); err != nil || w.Code != 200 {
+		b.Fatalf("sign-up: %d %s %v", w.Code, w.Body, err)
+	}
+	var body struct{ Token string }
+	_ = json.Unmarshal(w.Body.Bytes(), &body)
+	for _, sc := range w.Header().Values("Set-Cookie") {
+		if strings.HasPrefix(sc, "better-auth.session_token=") {
+			return strings.SplitN(sc, ";", 2)[0]
+		}
+	}
+	b.Fatal("no session cookie")
+	return ""
+}
+
+// benchContext is what Caddy's server puts in a request's context.
+func benchContext(ctx context.Context) context.Context {
+	ctx = context.WithValue(ctx, caddy.ReplacerCtxKey, caddy.NewReplacer())
+	return context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: "203.0.113.7"})
+}
+
+// discardResponse is a ResponseWriter that records only the status.
+type discardResponse struct {
+	header http.Header
+	status int
+}
+
+func (d *discardResponse) Header() http.Header         { return d.header }
+func (d *discardResponse) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardResponse) WriteHeader(status int)      { d.status = status }

@@ -1,0 +1,389 @@
+package caddyauth
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/authgate/authgate/internal/testsupport"
+	"github.com/authgate/authgate/store"
+)
+
+// newLimitedGate is newTestGate without its default `rate_limit off`: block
+// configures rate limiting (or leaves the defaults).
+func newLimitedGate(t *testing.T, dsn, block string) *testGate {
+	t.Helper()
+	g, err := provisionFromCaddyfile(t, "database "+dsn+"\nsecret "+testSecret+"\n"+block)
+	if err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	return &testGate{t: t, g: g, next: &recordingNext{}}
+}
+
+// from serves r as if Caddy had determined ip as the client IP (what
+// trusted_proxies and client_ip_headers decide; see cmd/caddy for that).
+func (tg *testGate) from(ip string, r *http.Request) *httptest.ResponseRecorder {
+	tg.t.Helper()
+	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer())
+	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: ip})
+	w := httptest.NewRecorder()
+	if err := tg.g.ServeHTTP(w, r.WithContext(ctx), tg.next); err != nil {
+		tg.t.Fatalf("ServeHTTP returned %v", err)
+	}
+	return w
+}
+
+func signInReq(email string) *http.Request {
+	return req("POST", "/auth/sign-in/email", `{"email":"`+email+`","password":"wrong-password"}`)
+}
+
+// want429 checks Better Auth's rate-limit answer, byte for byte.
+func want429(t *testing.T, w *httptest.ResponseRecorder, retryAfter string) {
+	t.Helper()
+	if w.Code != http.StatusTooManyRequests {
+		t.Fatalf("status %d, want 429; body %s", w.Code, w.Body)
+	}
+	if got := w.Body.String(); got != `{"message":"Too many requests. Please try again later."}` {
+		t.Errorf("body %s", got)
+	}
+	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	if got := w.Header().Get("X-Retry-After"); got != retryAfter {
+		t.Errorf("X-Retry-After %q, want %q", got, retryAfter)
+	}
+	if got := w.Header().Get("Retry-After"); got != retryAfter {
+		t.Errorf("Retry-After %q, want %q", got, retryAfter)
+	}
+}
+
+func TestRateLimit_FourthSignInWithinTenSecondsGets429(t *testing.T) {
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		for _, storage := range []string{"memory", "database"} {
+			t.Run(storage, func(t *testing.T) {
+				tg := newLimitedGate(t, dsn, "rate_limit {\n storage "+storage+"\n}")
+				t0 := time.Now().Truncate(time.Second)
+				setNow(t, t0)
+				// Different emails, so that only the per-IP limit is at work.
+				for i := range 3 {
+					if w := tg.from("203.0.113.7", signInReq(fmt.Sprintf("u%d-%s@example.com", i, storage))); w.Code != 401 {
+						t.Fatalf("sign-in %d: %d %s", i+1, w.Code, w.Body)
+					}
+				}
+				want429(t, tg.from("203.0.113.7", signInReq("u3@example.com")), "10")
+
+				// Another client is not affected, nor is another endpoint.
+				if w := tg.from("198.51.100.1", signInReq("u4@example.com")); w.Code != 401 {
+					t.Fatalf("other IP: %d %s", w.Code, w.Body)
+				}
+				if w := tg.from("203.0.113.7", req("GET", "/auth/get-session", "")); w.Code != 200 {
+					t.Fatalf("get-session: %d %s", w.Code, w.Body)
+				}
+
+				// The wait counts from the last allowed request, rounded up.
+				setNow(t, t0.Add(2500*time.Millisecond))
+				want429(t, tg.from("203.0.113.7", signInReq("u5@example.com")), "8")
+				setNow(t, t0.Add(10*time.Second))
+				if w := tg.from("203.0.113.7", signInReq("u6@example.com")); w.Code != 401 {
+					t.Fatalf("after the window: %d %s", w.Code, w.Body)
+				}
+				if tg.next.calls != 0 {
+					t.Errorf("API requests reached the next handler")
+				}
+			})
+		}
+	})
+}
+
+func TestRateLimit_SignInIsLimitedPerEmailAcrossIPs(t *testing.T) {
+	tg := newLimitedGate(t, testsupport.SQLiteDSN(t), "")
+	tg.signUp("Victim", "victim@example.com", "password123")
+	t0 := time.Now()
+	setNow(t, t0)
+	for i := range 3 {
+		if w := tg.from(fmt.Sprintf("192.0.2.%d", i+1), signInReq("victim@example.com")); w.Code != 401 {
+			t.Fatalf("attempt %d: %d %s", i+1, w.Code, w.Body)
+		}
+	}
+	// The address is normalised before it is counted.
+	want429(t, tg.from("192.0.2.99", signInReq(" Victim@Example.COM")), "10")
+	// The right password from a fresh IP is refused too until the window
+	// has passed: that is the point of a per-email limit.
+	right := req("POST", "/auth/sign-in/email", `{"email":"victim@example.com","password":"password123"}`)
+	want429(t, tg.from("192.0.2.100", right), "10")
+	if w := tg.from("192.0.2.99", signInReq("someone-else@example.com")); w.Code != 401 {
+		t.Fatalf("other email: %d %s", w.Code, w.Body)
+	}
+	setNow(t, t0.Add(10*time.Second))
+	right = req("POST", "/auth/sign-in/email", `{"email":"victim@example.com","password":"password123"}`)
+	if w := tg.from("192.0.2.101", right); w.Code != 200 {
+		t.Fatalf("after the window: %d %s", w.Code, w.Body)
+	}
+	// No email address is kept as a key.
+	m := tg.g.limiter.local
+	for k := range m.entries {
+		if strings.Contains(strings.ToLower(k), "victim") {
+			t.Errorf("key %q holds the address", k)
+		}
+	}
+}
+
+func TestRateLimit_DatabaseStorageIsSharedByInstances(t *testing.T) {
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		block := "rate_limit {\n storage database\n}"
+		a, b := newLimitedGate(t, dsn, block), newLimitedGate(t, dsn, block)
+		// Two handlers of one process share a pool; an instance of its own
+		// is a second pool on the same database, here opened directly.
+		other, err := acquireIsolated(t, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.g.limiter.store.(*dbLimitStore).h = other
+		for i, tg := range []*testGate{a, b, a} {
+			if w := tg.from("203.0.113.9", signInReq(fmt.Sprintf("shared%d@example.com", i))); w.Code != 401 {
+				t.Fatalf("sign-in %d: %d %s", i+1, w.Code, w.Body)
+			}
+		}
+		want429(t, b.from("203.0.113.9", signInReq("shared3@example.com")), "10")
+		if n := b.g.limiter.local.len(); n != 0 {
+			t.Errorf("database storage used the memory store (%d keys)", n)
+		}
+	})
+}
+
+// acquireIsolated opens a second pool on dsn that no Gate shares, as another
+// Caddy process would have.
+func acquireIsolated(t *testing.T, dsn string) (*dbHandle, error) {
+	st, err := store.Open(dsn, store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	h := &dbHandle{st: st, migrate: true}
+	return h, h.ensureReady(context.Background())
+}
+
+func TestRateLimit_OffDisablesIt(t *testing.T) {
+	tg := newLimitedGate(t, testsupport.SQLiteDSN(t), "rate_limit off")
+	for i := range 10 {
+		if w := tg.from("203.0.113.7", req("POST", "/auth/sign-in/email", `{}`)); w.Code != 400 {
+			t.Fatalf("request %d: %d %s", i+1, w.Code, w.Body)
+		}
+	}
+}
+
+func TestRateLimit_RulesOverrideDefaults(t *testing.T) {
+	tg := newLimitedGate(t, testsupport.SQLiteDSN(t), `rate_limit {
+		window 1m
+		max 2
+		rule /sign-in/* 30s 5
+		rule /ok 10s 0
+	}`)
+	setNow(t, time.Now())
+	for i := range 5 {
+		if w := tg.from("203.0.113.7", req("POST", "/auth/sign-in/email", `{}`)); w.Code != 400 {
+			t.Fatalf("sign-in %d: %d %s", i+1, w.Code, w.Body)
+		}
+	}
+	want429(t, tg.from("203.0.113.7", req("POST", "/auth/sign-in/email", `{}`)), "30")
+	// max 0: no limit.
+	for i := range 20 {
+		if w := tg.from("203.0.113.7", req("GET", "/auth/ok", "")); w.Code != 200 {
+			t.Fatalf("ok %d: %d", i+1, w.Code)
+		}
+	}
+	// The general limit, configured; the defaults still apply elsewhere.
+	for range 2 {
+		if w := tg.from("203.0.113.7", req("GET", "/auth/get-session", "")); w.Code != 200 {
+			t.Fatalf("get-session: %d", w.Code)
+		}
+	}
+	want429(t, tg.from("203.0.113.7", req("GET", "/auth/get-session", "")), "60")
+	for range 3 {
+		tg.from("203.0.113.7", req("POST", "/auth/sign-up/email", `{}`))
+	}
+	want429(t, tg.from("203.0.113.7", req("POST", "/auth/sign-up/email", `{}`)), "10")
+}
+
+func TestRateLimit_CountsUnknownPathsInOneBucketBeforeRouting(t *testing.T) {
+	tg := newLimitedGate(t, testsupport.SQLiteDSN(t), "rate_limit {\n max 3\n}")
+	setNow(t, time.Now())
+	for i := range 3 {
+		if w := tg.from("203.0.113.7", req("GET", fmt.Sprintf("/auth/nothing-%d", i), "")); w.Code != 404 {
+			t.Fatalf("unknown path %d: %d", i, w.Code)
+		}
+	}
+	// Better Auth limits before routing: the over-limit client gets 429
+	// even where it would get 404.
+	want429(t, tg.from("203.0.113.7", req("GET", "/auth/nothing-else", "")), "10")
+	if w := tg.from("203.0.113.7", req("GET", "/auth/ok", "")); w.Code != 200 {
+		t.Fatalf("a route has its own counter: %d", w.Code)
+	}
+	if n := tg.g.limiter.local.len(); n != 2 {
+		t.Errorf("%d keys, want 2 (one for all unknown paths, one for /ok)", n)
+	}
+}
+
+func TestRateLimit_FailsOpenToMemoryWhenTheDatabaseIsDown(t *testing.T) {
+	// Provisioned but not started: nothing listens on port 1.
+	g := new(Gate)
+	g.Database = "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"
+	g.Secret = []string{testSecret}
+	g.RateLimit = &RateLimit{Storage: "database", Rules: []RateLimitRule{{Path: "/ok", Window: caddy.Duration(10 * time.Second), Max: 2}}}
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	ctx, err := caddy.ProvisionContext(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Cleanup() })
+	if err := g.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tg := &testGate{t: t, g: g, next: &recordingNext{}}
+	setNow(t, time.Now())
+	for i := range 2 {
+		if w := tg.from("203.0.113.7", req("GET", "/auth/ok", "")); w.Code != 200 {
+			t.Fatalf("ok %d with the database down: %d %s", i+1, w.Code, w.Body)
+		}
+	}
+	want429(t, tg.from("203.0.113.7", req("GET", "/auth/ok", "")), "10")
+	// Endpoints that need the database answer 503 as before.
+	if w := tg.from("198.51.100.1", signInReq("a@example.com")); w.Code != 503 {
+		t.Fatalf("sign-in with the database down: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestRateLimit_ProvisionRejectsBadRules(t *testing.T) {
+	sqlite := testsupport.SQLiteDSN(t)
+	for _, rule := range []string{"sign-in 10s 3", "/auth/sign-in/* 10s 3", "/x[ 10s 3"} {
+		t.Run(rule, func(t *testing.T) {
+			_, err := provisionFromCaddyfile(t, "database "+sqlite+"\nsecret "+testSecret+"\nrate_limit {\n rule "+rule+"\n}")
+			if err == nil || !strings.Contains(err.Error(), "rate_limit") {
+				t.Fatalf("error %v does not name rate_limit", err)
+			}
+		})
+	}
+}
+
+func TestIPKey_GroupsIPv6By64AndUnmapsIPv4(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.7":               "203.0.113.7",
+		"::ffff:203.0.113.7":        "203.0.113.7",
+		"2001:db8:1:2:3:4:5:6":      "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1":      "2001:db8:1:2::/64",
+		"fe80::1%eth0":              "fe80::/64",
+		"not an address":            "not an address",
+		"2001:db8:1:3:0:0:0:1":      "2001:db8:1:3::/64",
+		"2001:0db8:0001:0002::0001": "2001:db8:1:2::/64",
+	} {
+		if got := ipKey(in); got != want {
+			t.Errorf("ipKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestMatchLimitPath(t *testing.T) {
+	for _, c := range []struct {
+		pattern, path string
+		want          bool
+	}{
+		{"/sign-in/*", "/sign-in/email", true},
+		{"/sign-in/*", "/sign-in", false},
+		{"/sign-in/*", "/Sign-In/email", false},
+		{"/ok", "/ok", true},
+		{"/ok", "/ok/", false},
+		{"*-session", "/get-session", true},
+		{"*session*", "/revoke-sessions", true},
+		{"/*/email", "/sign-up/email", true},
+		{"/*/email", "/a/b/email", false},
+		{"*", "/anything", true},
+	} {
+		if got := matchLimitPath(c.pattern, c.path); got != c.want {
+			t.Errorf("matchLimitPath(%q, %q) = %v", c.pattern, c.path, got)
+		}
+	}
+}
+
+func TestMemoryLimitStore_StaysBoundedUnderAFloodOfKeys(t *testing.T) {
+	const flood = 200_000
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	m := newMemoryLimitStore(memoryLimitKeys)
+	t0 := time.Now()
+	for i := range flood {
+		// All within one window: nothing expires, eviction must bound it.
+		m.hit(context.Background(), fmt.Sprintf("2001:db8:%x:%x::/64|/sign-in/email", i>>16, i&0xffff), 10*time.Second, 3, t0.Add(time.Duration(i)*time.Microsecond))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if n := m.len(); n != memoryLimitKeys {
+		t.Fatalf("%d keys after %d distinct ones, want the bound %d", n, flood, memoryLimitKeys)
+	}
+	heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d keys hold %.1f MiB of heap", memoryLimitKeys, float64(heap)/(1<<20))
+	if heap > 40<<20 {
+		t.Errorf("memory store holds %d MiB, want under 40", heap>>20)
+	}
+	// The most recent keys survived, the oldest were evicted.
+	if _, ok := m.entries[fmt.Sprintf("2001:db8:%x:%x::/64|/sign-in/email", (flood-1)>>16, (flood-1)&0xffff)]; !ok {
+		t.Error("the newest key was evicted")
+	}
+	if _, ok := m.entries["2001:db8:0:0::/64|/sign-in/email"]; ok {
+		t.Error("the oldest key survived")
+	}
+	// A sweep after the window empties it.
+	m.hit(context.Background(), "k", 10*time.Second, 3, t0.Add(time.Hour))
+	if n := m.len(); n != 1 {
+		t.Errorf("%d keys after the sweep, want 1", n)
+	}
+}
+
+func TestMemoryLimitStore_EvictsTheLeastRecentlyUsed(t *testing.T) {
+	m := newMemoryLimitStore(2)
+	t0 := time.Now()
+	hit := func(key string, d time.Duration) bool {
+		ok, _, _ := m.hit(context.Background(), key, time.Minute, 1, t0.Add(d))
+		return ok
+	}
+	hit("a", 0)
+	hit("b", 1)
+	if hit("a", 2) {
+		t.Fatal("second hit on a allowed") // and a is now the most recent
+	}
+	hit("c", 3) // evicts b
+	if _, ok := m.entries["b"]; ok || m.len() != 2 {
+		t.Fatalf("b not evicted: %v", m.entries)
+	}
+	if hit("a", 4) {
+		t.Fatal("a was forgotten")
+	}
+}
+
+func TestMemoryLimitStore_ConcurrentHitsAllowExactlyMax(t *testing.T) {
+	m := newMemoryLimitStore(memoryLimitKeys)
+	t0 := time.Now()
+	var allowed atomic.Int32
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if ok, _, _ := m.hit(context.Background(), "k", time.Minute, 7, t0); ok {
+				allowed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := allowed.Load(); n != 7 {
+		t.Fatalf("%d of 50 concurrent hits allowed, want 7", n)
+	}
+}

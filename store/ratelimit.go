@@ -1,0 +1,90 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// The rate-limit counters live in our own table auth_gate_rate_limit
+// (migration 0003), one row per key: the number of requests counted in the
+// current window and the time of the last counted request, in milliseconds
+// since the epoch, as Better Auth's rateLimit table keeps them.
+//
+// hitRateLimitSQL is Better Auth's algorithm as a single atomic upsert, so
+// that a check costs one round trip and concurrent instances cannot both
+// pass on a stale read:
+//
+//   - no row, or the last counted request is a window or more ago: count 1,
+//     last request now (allowed);
+//   - count already at max: denied, last request unchanged; the count is
+//     set to max+1, which marks the denial for the caller and stays at or
+//     above max until the window has passed;
+//   - otherwise: count+1, last request now (allowed), so the window slides
+//     with every allowed request, as in Better Auth.
+//
+// Every SET expression sees the row as it was before the update (both
+// PostgreSQL and SQLite ≥ 3.35 with RETURNING), and excluded."last_request"
+// is the new time. Parameters: key, now, window, max, max, window, max.
+const hitRateLimitSQL = `INSERT INTO auth_gate_rate_limit AS r ("key", "count", "last_request") VALUES (?, 1, ?)
+ON CONFLICT ("key") DO UPDATE SET
+	"count" = CASE
+		WHEN excluded."last_request" - r."last_request" >= ? THEN 1
+		WHEN r."count" >= ? THEN ? + 1
+		ELSE r."count" + 1 END,
+	"last_request" = CASE
+		WHEN excluded."last_request" - r."last_request" >= ? THEN excluded."last_request"
+		WHEN r."count" >= ? THEN r."last_request"
+		ELSE excluded."last_request" END
+RETURNING "count", "last_request"`
+
+const deleteRateLimitsSQL = `DELETE FROM auth_gate_rate_limit WHERE "last_request" < ?`
+
+// rateLimitSQL holds the statements above with each dialect's placeholders;
+// they do not depend on the column layout of Better Auth's tables.
+var rateLimitSQL = map[*dialect][2]string{
+	postgresDialect: {sqlx.Rebind(postgresDialect.bindType, hitRateLimitSQL), sqlx.Rebind(postgresDialect.bindType, deleteRateLimitsSQL)},
+	sqliteDialect:   {sqlx.Rebind(sqliteDialect.bindType, hitRateLimitSQL), sqlx.Rebind(sqliteDialect.bindType, deleteRateLimitsSQL)},
+}
+
+// HitRateLimit counts one request against key, at most max per window, and
+// reports whether it is allowed; when it is not, retryAfter is the time left
+// until the window has passed (always positive). max must be at least 1.
+// The key is stored as given: callers keep secrets and personal data out of
+// it.
+func (s *Store) HitRateLimit(ctx context.Context, key string, window time.Duration, max int, now time.Time) (allowed bool, retryAfter time.Duration, err error) {
+	const op = "rate limit"
+	nowMs, windowMs := now.UnixMilli(), window.Milliseconds()
+	if windowMs < 1 {
+		windowMs = 1
+	}
+	var count int
+	var last int64
+	err = s.db.QueryRowContext(ctx, rateLimitSQL[s.dialect][0],
+		key, nowMs, windowMs, max, max, windowMs, max).Scan(&count, &last)
+	if err != nil {
+		return false, 0, wrap(op, err)
+	}
+	if count <= max {
+		return true, 0, nil
+	}
+	retryAfter = time.Duration(last+windowMs-nowMs) * time.Millisecond
+	if retryAfter <= 0 {
+		// Only when the clocks of instances sharing the table disagree.
+		retryAfter = time.Millisecond
+	}
+	return false, retryAfter, nil
+}
+
+// DeleteRateLimitsBefore removes the counters whose last counted request is
+// older than cutoff (a cutoff of now minus the longest window loses nothing
+// that could still deny a request) and returns how many it removed.
+func (s *Store) DeleteRateLimitsBefore(ctx context.Context, cutoff time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, rateLimitSQL[s.dialect][1], cutoff.UnixMilli())
+	if err != nil {
+		return 0, wrap("delete expired rate limits", err)
+	}
+	n, err := res.RowsAffected()
+	return n, wrap("delete expired rate limits", err)
+}
