@@ -7,6 +7,7 @@ package caddyauth
 import (
 	"errors"
 	"fmt"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"time"
@@ -213,6 +214,7 @@ type config struct {
 	minPassword     int
 	maxPassword     int
 	headers         identityHeaderNames
+	headerKeys      [5]string // canonical forms of headers, in identity's order
 	headerSet       map[string]struct{}
 	bearer          bool
 	disableSignUp   bool
@@ -362,6 +364,9 @@ func (g *Gate) provisionConfig(repl *caddy.Replacer) error {
 			}
 			*p.dst = p.val
 		}
+	}
+	for i, h := range []string{c.headers.id, c.headers.email, c.headers.name, c.headers.emailVerified, c.headers.sessionID} {
+		c.headerKeys[i] = textproto.CanonicalMIMEHeaderKey(h)
 	}
 	c.headerSet = headerNameSet(c.headers.id, c.headers.email, c.headers.name, c.headers.emailVerified, c.headers.sessionID)
 

@@ -30,6 +30,29 @@ type authResult struct {
 	user         store.User
 	dontRemember bool
 	refreshed    bool // the expiry was just extended: re-issue the cookie
+	ident        identity
+}
+
+// identity is what setIdentity writes, computed once per session read
+// rather than on every request the cache serves: the header-safe values
+// and the placeholder values already boxed as interfaces.
+type identity struct {
+	header [5]string // id, email, name, email_verified, session id
+	repl   [5]any
+}
+
+func newAuthResult(sess store.Session, user store.User) *authResult {
+	verified := "false"
+	if user.EmailVerified {
+		verified = "true"
+	}
+	raw := [5]string{user.ID, user.Email, user.Name, verified, sess.ID}
+	res := &authResult{session: sess, user: user}
+	for i, v := range raw {
+		res.ident.header[i] = identityHeaderValue(v)
+		res.ident.repl[i] = v
+	}
+	return res
 }
 
 // credential is what a request presents: the session token, whether one was
@@ -130,7 +153,7 @@ func (g *Gate) authenticate(ctx context.Context, r *http.Request, cred credentia
 		_ = g.store().DeleteSessionByToken(ctx, cred.token)
 		return nil, errNoSession
 	}
-	res := &authResult{session: sess, user: user}
+	res := newAuthResult(sess, user)
 	if ttl > 0 {
 		cache.put(res, t, ttl, gen)
 	}
