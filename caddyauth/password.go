@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/scrypt"
 	"golang.org/x/text/unicode/norm"
@@ -118,6 +119,16 @@ type hasher struct {
 	nQueued  atomic.Int64
 	nRunning atomic.Int64
 
+	// maxWait bounds how long a caller may wait for a slot (0: no bound).
+	// A caller whose expected wait (queue length × recent run time ÷
+	// workers) already exceeds it is turned away at once; one that waits
+	// that long anyway gives up. Either way every sign-in is answered
+	// within about maxWait plus one scrypt run, instead of queueing into
+	// timeouts when the CPUs are slower than usual.
+	maxWait time.Duration
+	// avgRun is an exponentially weighted mean of recent run times, in ns.
+	avgRun atomic.Int64
+
 	// dummy is what verifyDummy verifies against. Its key is random bytes,
 	// not a real scrypt output: the cost of a verification lies in deriving
 	// the key from the password and the salt, and the comparison with a
@@ -197,16 +208,33 @@ func (h *hasher) do(ctx context.Context, fn func()) error {
 	select {
 	case h.slots <- struct{}{}:
 	default:
+		if h.maxWait > 0 {
+			ahead := h.nQueued.Load() + 1
+			expected := time.Duration(ahead * h.avgRun.Load() / int64(cap(h.slots)))
+			if expected > h.maxWait {
+				return errHashBusy
+			}
+		}
 		select {
 		case h.waiting <- struct{}{}:
 		default:
 			return errHashBusy
 		}
 		h.nQueued.Add(1)
+		var timeout <-chan time.Time
+		if h.maxWait > 0 {
+			t := time.NewTimer(h.maxWait)
+			defer t.Stop()
+			timeout = t.C
+		}
 		select {
 		case h.slots <- struct{}{}:
 			h.nQueued.Add(-1)
 			<-h.waiting
+		case <-timeout:
+			h.nQueued.Add(-1)
+			<-h.waiting
+			return errHashBusy
 		case <-ctx.Done():
 			h.nQueued.Add(-1)
 			<-h.waiting
@@ -221,6 +249,23 @@ func (h *hasher) do(ctx context.Context, fn func()) error {
 	if h.inSlot != nil {
 		h.inSlot()
 	}
+	start := time.Now()
 	fn()
+	h.recordRun(time.Since(start))
 	return nil
+}
+
+// recordRun folds one run time into avgRun (weight 1/8: a few runs follow
+// a change in machine load).
+func (h *hasher) recordRun(d time.Duration) {
+	for {
+		old := h.avgRun.Load()
+		next := int64(d)
+		if old != 0 {
+			next = old + (int64(d)-old)/8
+		}
+		if h.avgRun.CompareAndSwap(old, next) {
+			return
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/scrypt"
 )
@@ -281,5 +282,39 @@ func TestHasher_HashUsesAFreshSaltEachTime(t *testing.T) {
 	}
 	if salts[0] == salts[1] {
 		t.Error("two hashes share a salt")
+	}
+}
+
+func TestHasher_ShedsCallersThatWouldWaitTooLong(t *testing.T) {
+	h := newHasher(1, 100)
+	h.maxWait = 50 * time.Millisecond
+	entered, release := holdSlots(h)
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() { done <- h.do(ctx, noHashWork) }()
+	<-entered
+
+	// The queue has room, but a caller that waits past maxWait gives up
+	// with errHashBusy rather than waiting on.
+	start := time.Now()
+	if err := h.do(ctx, noHashWork); !errors.Is(err, errHashBusy) {
+		t.Fatalf("waiting caller: err = %v, want errHashBusy", err)
+	}
+	if waited := time.Since(start); waited < h.maxWait {
+		t.Errorf("gave up after %v, before maxWait", waited)
+	}
+
+	// With runs known to take a second, the expected wait is already past
+	// maxWait: turned away without waiting at all.
+	h.avgRun.Store(int64(time.Second))
+	if err := h.do(ctx, noHashWork); !errors.Is(err, errHashBusy) {
+		t.Fatalf("caller with a long expected wait: err = %v, want errHashBusy", err)
+	}
+	if h.queued() != 0 {
+		t.Errorf("queued() = %d after shedding", h.queued())
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
