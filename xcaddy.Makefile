@@ -83,3 +83,15 @@ xcaddy: $(XCADDY)
 
 clean:
 	rm -rf bin
+
+# Load benchmark (cmd/authbench): auth_gate, with and without its session
+# cache, on PostgreSQL and SQLite, against plain reverse_proxy; sign-in and
+# get-session against the hash-bound limit. Runs on a throwaway PostgreSQL
+# cluster unless TEST_DATABASE_URL is set, in under 3 minutes. Flags, e.g.
+# BENCHFLAGS='--peer=better-auth' (also runs Node Better Auth 1.7.25 on the
+# same database), '--json', '--duration=2s': go run ./cmd/authbench -h.
+BENCHFLAGS ?=
+
+.PHONY: bench
+bench:
+	scripts/test-postgres.sh $(GO) run ./cmd/authbench $(BENCHFLAGS)

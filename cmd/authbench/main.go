@@ -1,0 +1,517 @@
+// Command authbench measures what auth_gate costs, against plain
+// reverse_proxy and against the Node Better Auth server it replaces, in one
+// run on one machine:
+//
+//	scripts/test-postgres.sh go run ./cmd/authbench [flags]
+//	make -f xcaddy.Makefile bench BENCHFLAGS='--peer=better-auth'
+//
+// It builds ./cmd/caddy (or takes --caddy-bin, or an already running Caddy
+// with --caddy-url), starts it with one site per variant on free loopback
+// ports — plain reverse_proxy to an in-process upstream; auth_gate with its
+// session cache and with `session_cache 0`, each on a fresh PostgreSQL
+// database and on a temporary SQLite file — signs a user up and measures:
+//
+//   - gate: closed-loop requests/s, p50/p99 and Caddy's CPU per request of
+//     every variant at each --concurrency, in short slices taken round-robin
+//     and repeated (--rounds), so that a busy machine slows every variant
+//     alike; the ratios to plain reverse_proxy are taken between slices of
+//     the same round and their median over rounds reported;
+//   - open: p99 at a fixed arrival rate of half plain reverse_proxy's best
+//     throughput, latency counted from each request's due time;
+//   - signin: one scrypt's time in-process, hence the hash-bound limit
+//     (CPUs ÷ that time); sign-in throughput at concurrency 10; sign-in
+//     latency at 50 % and 125 % of the limit (open loop); get-session at
+//     concurrency 16 — for auth_gate on PostgreSQL and, with
+//     --peer better-auth, for internal/betterauth/server.mjs on the same
+//     database, slices interleaved.
+//
+// --legs picks among the three. Only loopback addresses are used. The run is bounded by --timeout (what
+// was measured by then is still printed); temporary databases, files and
+// processes are removed on exit and on Ctrl-C.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	duration    time.Duration
+	rounds      int
+	concurrency []int
+	legs        []string
+	database    string
+	caddyBin    string
+	caddyURLs   map[string]string
+	caddyPID    int
+	peer        string
+	node        string
+	timeout     time.Duration
+	json        bool
+}
+
+// The variants of the gate leg, in the order they are reported.
+const (
+	varPlain          = "plain"
+	varPGCached       = "pg-cached"
+	varPGUncached     = "pg-uncached"
+	varSQLiteCached   = "sqlite-cached"
+	varSQLiteUncached = "sqlite-uncached"
+)
+
+var allVariants = []string{varPlain, varPGCached, varPGUncached, varSQLiteCached, varSQLiteUncached}
+
+var allLegs = []string{"gate", "open", "signin"}
+
+const (
+	benchSecret   = "authbench-secret-authbench-secret-0123456789"
+	benchPassword = "authbench-password-123"
+)
+
+func parseFlags(args []string) (config, error) {
+	fs := flag.NewFlagSet("authbench", flag.ContinueOnError)
+	cfg := config{}
+	var conc, legs, urls, peer string
+	fs.DurationVar(&cfg.duration, "duration", time.Second,
+		"length of one gate slice; open-loop slices take 2×, sign-in slices 3× (the 125 % overload 5×)")
+	fs.IntVar(&cfg.rounds, "rounds", 3, "how many times every gate and open-loop slice is repeated (sign-in: 2)")
+	fs.StringVar(&conc, "concurrency", "16,64", "closed-loop concurrencies of the gate leg, comma-separated")
+	fs.StringVar(&legs, "legs", strings.Join(allLegs, ","), "legs to run: gate, open, signin")
+	fs.StringVar(&cfg.database, "database", os.Getenv("TEST_DATABASE_URL"),
+		"admin DSN of a loopback PostgreSQL server on which a fresh database is created and dropped (default $TEST_DATABASE_URL); with --caddy-url, the database Caddy's PostgreSQL sites use")
+	fs.StringVar(&cfg.caddyBin, "caddy-bin", "", "Caddy binary with auth_gate (default: go build ./cmd/caddy into a temporary folder)")
+	fs.StringVar(&urls, "caddy-url", "",
+		"measure an already running Caddy instead: variant=URL pairs, comma-separated, variants "+strings.Join(allVariants, ", ")+" (gated sites need rate_limit off)")
+	fs.IntVar(&cfg.caddyPID, "caddy-pid", 0, "with --caddy-url: the Caddy process, for CPU per request")
+	fs.StringVar(&peer, "peer", "", `also measure a real Node server: "better-auth" (internal/betterauth/server.mjs)`)
+	fs.StringVar(&cfg.node, "node", "node", "node executable for --peer")
+	fs.DurationVar(&cfg.timeout, "timeout", 3*time.Minute, "hard limit of the whole run, build included")
+	fs.BoolVar(&cfg.json, "json", false, "print the results as JSON instead of markdown tables")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: authbench [flags]\n\nMeasures auth_gate against plain reverse_proxy and (with --peer) Node Better Auth.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if cfg.duration < 100*time.Millisecond || cfg.duration > time.Minute {
+		return cfg, errors.New("--duration must be between 100ms and 1m")
+	}
+	if cfg.rounds < 1 || cfg.rounds > 20 {
+		return cfg, errors.New("--rounds must be between 1 and 20")
+	}
+	if cfg.timeout <= 0 {
+		return cfg, errors.New("--timeout must be positive")
+	}
+	for _, s := range strings.Split(conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 1024 {
+			return cfg, fmt.Errorf("--concurrency: %q is not a number from 1 to 1024", s)
+		}
+		cfg.concurrency = append(cfg.concurrency, n)
+	}
+	for _, s := range strings.Split(legs, ",") {
+		s = strings.TrimSpace(s)
+		if !slices.Contains(allLegs, s) {
+			return cfg, fmt.Errorf("--legs: unknown leg %q (want %s)", s, strings.Join(allLegs, ", "))
+		}
+		cfg.legs = append(cfg.legs, s)
+	}
+	switch peer {
+	case "":
+	case "better-auth":
+		cfg.peer = peer
+	default:
+		return cfg, fmt.Errorf(`--peer: unknown peer %q (want "better-auth")`, peer)
+	}
+	if urls != "" {
+		cfg.caddyURLs = map[string]string{}
+		for _, pair := range strings.Split(urls, ",") {
+			name, u, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			if !ok || !slices.Contains(allVariants, name) {
+				return cfg, fmt.Errorf("--caddy-url: %q is not variant=URL with a variant among %s", pair, strings.Join(allVariants, ", "))
+			}
+			if err := requireLoopbackURL(u); err != nil {
+				return cfg, fmt.Errorf("--caddy-url %s: %w", name, err)
+			}
+			cfg.caddyURLs[name] = strings.TrimRight(u, "/")
+		}
+	}
+	if cfg.database != "" {
+		if err := requireLoopbackDSN(cfg.database); err != nil {
+			return cfg, fmt.Errorf("--database: %w", err)
+		}
+	}
+	if cfg.peer != "" && cfg.database == "" {
+		return cfg, errors.New("--peer needs PostgreSQL: --database or TEST_DATABASE_URL (make -f xcaddy.Makefile bench provides one)")
+	}
+	return cfg, nil
+}
+
+func (c config) runs(leg string) bool { return slices.Contains(c.legs, leg) }
+
+// authbench sends traffic to this machine only.
+func requireLoopbackURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return fmt.Errorf("%q is not an http:// URL", raw)
+	}
+	return requireLoopbackHost(u.Hostname())
+}
+
+func requireLoopbackDSN(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return errors.New("want a postgres:// URL")
+	}
+	if u.Hostname() == "" {
+		return nil // a Unix socket: this machine
+	}
+	return requireLoopbackHost(u.Hostname())
+}
+
+func requireLoopbackHost(host string) error {
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("host %q is not a loopback address: authbench only loads this machine", host)
+}
+
+var started = time.Now()
+
+// logf reports progress on stderr; results go to stdout.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(started).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "authbench:", err)
+		os.Exit(2)
+	}
+	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+
+	b := &bench{cfg: cfg, rep: &report{}}
+	runErr := b.run(ctx)
+	switch {
+	case runErr == nil:
+	case errors.Is(runErr, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded:
+		b.rep.Incomplete = fmt.Sprintf("stopped by --timeout %s", cfg.timeout)
+	case ctx.Err() != nil:
+		b.rep.Incomplete = "interrupted"
+	default:
+		b.rep.Incomplete = runErr.Error()
+	}
+	cancel()
+	stopSignals()
+	b.cleanup()
+
+	b.rep.finish()
+	if cfg.json {
+		err = b.rep.writeJSON(os.Stdout)
+	} else {
+		err = b.rep.writeMarkdown(os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "authbench:", err)
+		os.Exit(1)
+	}
+	if runErr != nil {
+		fmt.Fprintln(os.Stderr, "authbench:", runErr)
+		os.Exit(1)
+	}
+}
+
+// variant is one site under load.
+type variant struct {
+	name   string // one of allVariants
+	base   string // http://127.0.0.1:port
+	cookie string // Cookie header of a signed-in user; "" for plain
+	client *http.Client
+}
+
+func (v *variant) gated() bool    { return v.name != varPlain }
+func (v *variant) postgres() bool { return strings.HasPrefix(v.name, "pg-") }
+
+// bench holds what a run started, so that cleanup can undo it.
+type bench struct {
+	cfg config
+	rep *report
+	tmp string
+
+	caddy    *proc
+	caddyCPU cpuSource
+	dbCPU    cpuSource // the PostgreSQL cluster, when it runs here
+	pgDSN    string    // the database of this run
+
+	peer     *proc
+	peerBase string
+
+	variants []*variant
+	cleanups []func() // run last first
+}
+
+func (b *bench) variant(name string) *variant {
+	for _, v := range b.variants {
+		if v.name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+func (b *bench) cleanup() {
+	for i := len(b.cleanups) - 1; i >= 0; i-- {
+		b.cleanups[i]()
+	}
+	b.cleanups = nil
+}
+
+func (b *bench) run(ctx context.Context) error {
+	b.rep.Machine = describeMachine()
+	b.rep.Settings = settingsOf(b.cfg)
+	if err := b.setup(ctx); err != nil {
+		return err
+	}
+	if b.cfg.runs("gate") {
+		if err := b.gateLeg(ctx); err != nil {
+			return fmt.Errorf("gate leg: %w", err)
+		}
+	}
+	if b.cfg.runs("open") {
+		if err := b.openLeg(ctx); err != nil {
+			return fmt.Errorf("open-loop leg: %w", err)
+		}
+	}
+	if b.cfg.runs("signin") {
+		if err := b.signInLeg(ctx); err != nil {
+			return fmt.Errorf("sign-in leg: %w", err)
+		}
+	}
+	b.rep.Machine.LoadAvgEnd = loadAvg()
+	return nil
+}
+
+// setup starts (or finds) everything the legs need.
+func (b *bench) setup(ctx context.Context) error {
+	tmp, err := os.MkdirTemp("", "authbench-")
+	if err != nil {
+		return err
+	}
+	b.tmp = tmp
+	b.cleanups = append(b.cleanups, func() { _ = os.RemoveAll(tmp) })
+
+	if b.cfg.caddyURLs != nil {
+		err = b.useRunningCaddy(ctx)
+	} else {
+		err = b.startOwnCaddy(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	for _, v := range b.variants {
+		if !v.gated() {
+			continue
+		}
+		if v.cookie, err = signUp(ctx, v.client, v.base, "Gate "+v.name, benchEmail("gate-"+v.name)); err != nil {
+			return fmt.Errorf("%s: %w", v.name, err)
+		}
+	}
+	if b.cfg.peer != "" && b.cfg.runs("signin") {
+		if err := b.startPeer(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bench) startOwnCaddy(ctx context.Context) error {
+	bin := b.cfg.caddyBin
+	if bin == "" {
+		root, err := moduleRoot(ctx)
+		if err != nil {
+			return err
+		}
+		bin = filepath.Join(b.tmp, "caddy")
+		logf("building ./cmd/caddy")
+		if err := buildCaddy(ctx, root, bin); err != nil {
+			return err
+		}
+	}
+	upstream, stopUpstream, err := startUpstream()
+	if err != nil {
+		return err
+	}
+	b.cleanups = append(b.cleanups, stopUpstream)
+
+	dbs := map[string]string{"sqlite": "sqlite://" + filepath.Join(b.tmp, "auth.db")}
+	if b.cfg.database != "" {
+		dsn, drop, err := createDatabase(ctx, b.cfg.database)
+		if err != nil {
+			return err
+		}
+		b.cleanups = append(b.cleanups, func() {
+			if err := drop(); err != nil {
+				logf("%v", err)
+			}
+		})
+		b.pgDSN = dsn
+		dbs["pg"] = dsn
+		if err := b.describePostgres(ctx); err != nil {
+			return err
+		}
+	} else {
+		logf("no PostgreSQL (--database or TEST_DATABASE_URL): measuring SQLite only; make -f xcaddy.Makefile bench provides one")
+	}
+
+	var sites strings.Builder
+	var addrs []string
+	for _, name := range allVariants {
+		db, cache, _ := strings.Cut(name, "-")
+		if name != varPlain && dbs[db] == "" {
+			continue
+		}
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		addrs = append(addrs, addr)
+		b.variants = append(b.variants, &variant{name: name, base: "http://" + addr, client: newClient()})
+		fmt.Fprintf(&sites, "\nhttp://%s {\n", addr)
+		if name != varPlain {
+			fmt.Fprintf(&sites, "\tauth_gate {\n\t\tdatabase %s\n\t\tsecret %s\n\t\trate_limit off\n", dbs[db], benchSecret)
+			if cache == "uncached" {
+				sites.WriteString("\t\tsession_cache 0\n")
+			}
+			sites.WriteString("\t}\n")
+		}
+		fmt.Fprintf(&sites, "\treverse_proxy %s\n}\n", upstream)
+	}
+	caddyfile := "{\n\tadmin off\n\tpersist_config off\n}\n" + sites.String()
+	logf("starting Caddy with %d sites", len(addrs))
+	dir := filepath.Join(b.tmp, "caddy-run")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	p, err := startCaddy(ctx, bin, dir, caddyfile, addrs)
+	if err != nil {
+		return err
+	}
+	b.caddy = p
+	b.caddyCPU = processCPU(p.pid())
+	b.cleanups = append(b.cleanups, func() { b.closeClients(); p.stop() })
+	return nil
+}
+
+func (b *bench) useRunningCaddy(ctx context.Context) error {
+	for _, name := range allVariants {
+		if u, ok := b.cfg.caddyURLs[name]; ok {
+			b.variants = append(b.variants, &variant{name: name, base: u, client: newClient()})
+		}
+	}
+	if b.cfg.caddyPID > 0 {
+		b.caddyCPU = processCPU(b.cfg.caddyPID)
+	}
+	b.cleanups = append(b.cleanups, b.closeClients)
+	if b.cfg.database != "" {
+		b.pgDSN = b.cfg.database
+		return b.describePostgres(ctx)
+	}
+	return nil
+}
+
+func (b *bench) describePostgres(ctx context.Context) error {
+	version, postmaster, err := postgresInfo(ctx, b.pgDSN)
+	if err != nil {
+		return err
+	}
+	b.rep.Machine.PostgreSQL = version
+	if postmaster > 0 {
+		b.dbCPU = clusterCPU(postmaster)
+	}
+	return nil
+}
+
+func (b *bench) startPeer(ctx context.Context) error {
+	if b.pgDSN == "" {
+		return errors.New("--peer needs PostgreSQL")
+	}
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(root, "internal", "betterauth")
+	node, err := exec.LookPath(b.cfg.node)
+	if err != nil {
+		return fmt.Errorf("--peer better-auth needs Node.js 20+: %w", err)
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		return fmt.Errorf("--peer better-auth needs npm: %w", err)
+	}
+	if err := ensureNodeModules(ctx, npm, dir); err != nil {
+		return err
+	}
+	var trusted []string
+	for _, v := range b.variants {
+		trusted = append(trusted, v.base)
+	}
+	logf("starting better-auth %s on Node %s", betterAuthVersion, nodeVersion(ctx, node))
+	p, base, err := startPeer(ctx, node, dir, b.tmp, b.pgDSN, benchSecret, trusted)
+	if err != nil {
+		return err
+	}
+	b.peer, b.peerBase = p, base
+	b.rep.Machine.Node = nodeVersion(ctx, node)
+	// Cleanups run last first: the peer lets go of the database before it
+	// is dropped, as Caddy does.
+	b.cleanups = append(b.cleanups, p.stop)
+	return nil
+}
+
+func (b *bench) closeClients() {
+	for _, v := range b.variants {
+		v.client.CloseIdleConnections()
+	}
+}
+
+// newClient is an HTTP/1.1 client that keeps up to 256 connections per
+// host alive, so that no slice pays for connection setup after its first
+// requests, and never follows redirects.
+func newClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
