@@ -40,11 +40,13 @@ run: build
 # never touch the user's own. GOENV keeps pointing at the user's Go settings,
 # which otherwise live under XDG_CONFIG_HOME. CI=true passes through: the Go
 # helpers then fail, instead of skipping, tests that lack PostgreSQL.
+# The outage tests stop and restart the cluster, so they run alone, after
+# every other package, which would otherwise lose its database mid-test.
 test: fmt-check vet
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	export GOENV="$$($(GO) env GOENV)"; \
 	export XDG_CONFIG_HOME="$$tmp/config" XDG_DATA_HOME="$$tmp/data"; \
-	scripts/test-postgres.sh $(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS)
+	GO=$(GO) scripts/test-postgres.sh scripts/go-test.sh -timeout $(TEST_TIMEOUT) $(TESTFLAGS)
 
 # Go files of ours: not those that an npm package may ship under node_modules.
 GOFILES = $$(find . -name '*.go' -not -path '*/node_modules/*' -not -path './bin/*')

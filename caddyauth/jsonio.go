@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/authgate/authgate/store"
 )
@@ -132,9 +132,8 @@ func readBody(w http.ResponseWriter, r *http.Request, allowForm bool) (*body, *a
 	if ct == "" {
 		return nil, newAPIError(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Content-Type is required. Allowed types: "+allowed)
 	}
-	mt, _, err := mime.ParseMediaType(ct)
-	switch {
-	case err == nil && mt == "application/json":
+	switch mt := mediaType(ct); {
+	case mt == "application/json":
 		if err := json.Unmarshal(raw, &b.fields); err != nil {
 			var typeErr *json.UnmarshalTypeError
 			if errors.As(err, &typeErr) {
@@ -145,17 +144,77 @@ func readBody(w http.ResponseWriter, r *http.Request, allowForm bool) (*body, *a
 		if b.fields == nil { // the literal null
 			return nil, errBodyMustBeObject
 		}
-	case err == nil && allowForm && mt == "application/x-www-form-urlencoded":
-		form, err := url.ParseQuery(string(raw))
-		if err != nil {
-			return nil, newAPIError(http.StatusBadRequest, "BAD_REQUEST", "Invalid form body")
-		}
-		b.form = form
+	case allowForm && mt == "application/x-www-form-urlencoded":
+		b.form = parseForm(raw)
 	default:
 		return nil, newAPIError(http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE",
 			fmt.Sprintf("Content-Type %q is not allowed. Allowed types: %s", ct, allowed))
 	}
 	return b, nil
+}
+
+// mediaType is better-call's reading of a Content-Type: the part before the
+// first ';', trimmed and lower-cased. Parameters are ignored, malformed ones
+// too, where mime.ParseMediaType would refuse the whole header.
+func mediaType(ct string) string {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return strings.ToLower(strings.TrimSpace(ct))
+}
+
+// parseForm reads an application/x-www-form-urlencoded body as
+// URLSearchParams does (WHATWG URL, section 5.1), which is how Better Auth
+// reads it: it never fails. A '%' not followed by two hex digits stays as it
+// is, ';' is an ordinary character, '+' is a space, and bytes that are not
+// UTF-8 become U+FFFD, as they do in a JSON body; so no form value can carry
+// invalid UTF-8 into a text column, which PostgreSQL would refuse.
+func parseForm(raw []byte) url.Values {
+	form := url.Values{}
+	for _, pair := range bytes.Split(raw, []byte("&")) {
+		if len(pair) == 0 {
+			continue
+		}
+		name, value, _ := bytes.Cut(pair, []byte("="))
+		form.Add(formDecode(name), formDecode(value))
+	}
+	return form
+}
+
+// formDecode is the percent-decoding and UTF-8 decoding of one form name or
+// value.
+func formDecode(s []byte) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '+' {
+			c = ' '
+		} else if c == '%' && i+2 < len(s) {
+			hi, ok1 := fromHexDigit(s[i+1])
+			lo, ok2 := fromHexDigit(s[i+2])
+			if ok1 && ok2 {
+				c = hi<<4 | lo
+				i += 2
+			}
+		}
+		out = append(out, c)
+	}
+	if utf8.Valid(out) {
+		return string(out)
+	}
+	// Each byte that starts no valid sequence becomes one U+FFFD, as
+	// encoding/json does with a JSON body.
+	var sb strings.Builder
+	for len(out) > 0 {
+		r, n := utf8.DecodeRune(out)
+		if r == utf8.RuneError && n == 1 {
+			sb.WriteString("\uFFFD")
+		} else {
+			sb.Write(out[:n])
+		}
+		out = out[n:]
+	}
+	return sb.String()
 }
 
 // jsonKind names a JSON value's type the way zod reports it.
@@ -190,8 +249,10 @@ func (b *body) has(name string) bool {
 }
 
 // str reads a string field. A missing required field or a wrong type is
-// recorded as a zod-style issue and "" is returned.
+// recorded as a zod-style issue and "" is returned. Of a form field given
+// more than once, the last value counts, as in Better Auth.
 func (b *body) str(name string, required bool) (string, bool) {
+	var s string
 	if b.form != nil {
 		v, ok := b.form[name]
 		if !ok {
@@ -200,21 +261,36 @@ func (b *body) str(name string, required bool) (string, bool) {
 			}
 			return "", false
 		}
-		return v[0], true
-	}
-	raw, ok := b.fields[name]
-	if !ok {
-		if required {
-			b.issue(name, "Invalid input: expected string, received undefined")
+		s = v[len(v)-1]
+	} else {
+		raw, ok := b.fields[name]
+		if !ok {
+			if required {
+				b.issue(name, "Invalid input: expected string, received undefined")
+			}
+			return "", false
 		}
-		return "", false
+		if kind := jsonKind(raw); kind != "string" || json.Unmarshal(raw, &s) != nil {
+			b.issue(name, "Invalid input: expected string, received "+kind)
+			return "", false
+		}
 	}
-	var s string
-	if kind := jsonKind(raw); kind != "string" || json.Unmarshal(raw, &s) != nil {
-		b.issue(name, "Invalid input: expected string, received "+kind)
+	if !nulAllowed[name] && strings.IndexByte(s, 0) >= 0 {
+		b.issue(name, "Invalid input: must not contain NUL characters")
 		return "", false
 	}
 	return s, true
+}
+
+// nulAllowed names the fields that may carry U+0000. Any other string may
+// reach a text column or a lookup, where PostgreSQL refuses a NUL (a 500)
+// while SQLite stores it; it is refused up front, the same on both. These
+// keep it, as in Better Auth: passwords are only ever hashed, and emails
+// and redirect targets meet their own checks, which answer with Better
+// Auth's errors.
+var nulAllowed = map[string]bool{
+	"password": true, "newPassword": true, "currentPassword": true,
+	"email": true, "callbackURL": true, "redirectTo": true,
 }
 
 // optBool reads an optional boolean field; forms carry "true"/"false"/"on".
@@ -224,7 +300,7 @@ func (b *body) optBool(name string) (val, present bool) {
 		if !ok {
 			return false, false
 		}
-		switch strings.ToLower(v[0]) {
+		switch strings.ToLower(v[len(v)-1]) {
 		case "true", "on", "1":
 			return true, true
 		case "false", "off", "0", "":

@@ -100,20 +100,35 @@ func (g *Gate) trustedOrigin(r *http.Request, origin string) bool {
 	return false
 }
 
-// safeRelativePath is Better Auth's rule for relative redirect targets: one
-// leading slash, no backslash, no control characters, and no encoded slash
-// or backslash that a browser or framework might decode into "//host".
+// safeRelativePath is Better Auth's rule for relative redirect targets
+// (isSafeRelativeURL): one leading slash, no backslash, no control
+// character (C0, DEL or C1), and no encoded slash or backslash in the path,
+// which a browser or framework might decode into "//host". The query and
+// fragment may hold encoded slashes ("/login?next=%2Fhome"): they cannot
+// change where the path leads.
 func safeRelativePath(s string) bool {
-	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") {
+	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.ContainsRune(s, '\\') || hasControl(s) {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f || c == '\\' {
-			return false
+	p := s
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	lower := strings.ToLower(p)
+	return !strings.Contains(lower, "%2f") && !strings.Contains(lower, "%5c")
+}
+
+// hasControl reports whether s holds a C0 control, DEL or a C1 control
+// (U+0080-U+009F), the characters Better Auth refuses in redirect targets:
+// browsers drop tabs and line breaks from URLs, so "/\t/evil.com" would
+// become "//evil.com".
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+			return true
 		}
 	}
-	lower := strings.ToLower(s)
-	return !strings.Contains(lower, "%2f") && !strings.Contains(lower, "%5c")
+	return false
 }
 
 // validRedirect reports whether a callbackURL / redirectTo / redirect value
@@ -122,10 +137,8 @@ func (g *Gate) validRedirect(r *http.Request, s string) bool {
 	if safeRelativePath(s) {
 		return true
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f || c == '\\' {
-			return false
-		}
+	if hasControl(s) || strings.ContainsRune(s, '\\') {
+		return false
 	}
 	u, err := url.Parse(s)
 	if err != nil || !u.IsAbs() || u.Opaque != "" {
@@ -147,23 +160,24 @@ func checkLoginURL(s string) error {
 }
 
 // checkOrigin applies Better Auth's CSRF rule to a state-changing request
-// that carries cookies: its Origin (or Referer) must be the site's own or
-// trusted. It returns the error code, or "" when the request may proceed.
+// that carries cookies: its Origin (or, without one, its Referer) must be
+// the site's own or trusted. It returns the error to answer with, or nil
+// when the request may proceed.
 func (g *Gate) checkOrigin(r *http.Request) *apiError {
 	origin := r.Header.Get("Origin")
-	if origin == "" || origin == "null" {
-		if origin == "null" && r.Header.Get("Sec-Fetch-Site") == "same-origin" {
-			return nil
-		}
-		if ref := r.Header.Get("Referer"); ref != "" && origin == "" {
-			if u, err := url.Parse(ref); err == nil && u.Host != "" {
-				origin = u.Scheme + "://" + u.Host
-			}
-		}
+	// Browsers send "null" for some same-origin requests (a redirect chain,
+	// a sandboxed document); fetch metadata vouches for those.
+	if origin == "null" && r.Header.Get("Sec-Fetch-Site") == "same-origin" {
+		return nil
+	}
+	if origin == "" {
+		origin = r.Header.Get("Referer")
 	}
 	if origin == "" || origin == "null" {
 		return errMissingOrigin
 	}
+	// A Referer is a full URL; only its scheme and host count. One without
+	// a host ("/page") names no origin that could be trusted.
 	if !g.trustedOrigin(r, origin) {
 		return errInvalidOrigin
 	}
