@@ -48,19 +48,20 @@ const resetCallbackPrefix = "/reset-password/"
 // next handler.
 func (g *Gate) serveAPI(w http.ResponseWriter, r *http.Request) error {
 	sub := r.URL.Path[len(g.cfg.basePath):]
-	// Before routing, as Better Auth's onRequest: see ratelimit.go.
+	// The built-in pages answer in HTML, rate limits included (pages.go).
+	if route, ok := g.pageRouteFor(r, sub); ok {
+		return g.servePage(w, r, sub, route)
+	}
+	h, endpoint := apiRoute(r.Method, sub)
+	sw := &statusWriter{ResponseWriter: w}
+	defer sw.count(endpoint)
+	w = sw
+	// Before answering 404, as Better Auth's onRequest: see ratelimit.go.
 	if !g.allowRequest(w, r, sub) {
+		g.apiRateLimited(r, endpoint)
 		return nil
 	}
-	h, ok := routes[r.Method+" "+sub]
-	if !ok && r.Method == http.MethodGet && strings.HasPrefix(sub, resetCallbackPrefix) {
-		if token := sub[len(resetCallbackPrefix):]; token != "" && !strings.Contains(token, "/") {
-			h, ok = func(g *Gate, w http.ResponseWriter, r *http.Request) *apiError {
-				return g.handleResetPasswordCallback(w, r, token)
-			}, true
-		}
-	}
-	if !ok || strings.Contains(sub, "//") {
+	if h == nil {
 		w.WriteHeader(http.StatusNotFound)
 		return nil
 	}
@@ -84,9 +85,31 @@ func (g *Gate) serveAPI(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// apiRoute finds the handler of a request for sub (the path relative to
+// base_path) and the endpoint name the metrics know it by: the route's path
+// without its leading slash, or endpointUnknown (and a nil handler) when it
+// is no route.
+func apiRoute(method, sub string) (apiHandler, string) {
+	if strings.Contains(sub, "//") {
+		return nil, endpointUnknown
+	}
+	if h, ok := routes[method+" "+sub]; ok {
+		return h, sub[1:]
+	}
+	if method == http.MethodGet && strings.HasPrefix(sub, resetCallbackPrefix) {
+		if token := sub[len(resetCallbackPrefix):]; token != "" && !strings.Contains(token, "/") {
+			return func(g *Gate, w http.ResponseWriter, r *http.Request) *apiError {
+				return g.handleResetPasswordCallback(w, r, token)
+			}, endpointResetCallback
+		}
+	}
+	return nil, endpointUnknown
+}
+
 // storeError maps a store failure to the answer the client gets, logging
 // the cause: unavailable → 503 with Retry-After, anything else → 500.
 func (g *Gate) storeError(r *http.Request, op string, err error) *apiError {
+	countStoreError(op)
 	if errors.Is(err, store.ErrUnavailable) {
 		g.logger.Error("auth store unavailable", zap.String("op", op), zap.String("client_ip", clientIP(r)), zap.Error(err))
 		return errStoreUnavailable

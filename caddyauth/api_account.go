@@ -83,7 +83,7 @@ func (g *Gate) handleRevokeSession(w http.ResponseWriter, r *http.Request) *apiE
 	}
 	if id != "" {
 		g.forgetSessions(id)
-		g.audit(r, "revoke-session", res.user.ID, id)
+		g.audit(r, eventRevokeSession, res.user.ID, id)
 	}
 	if token == res.session.Token {
 		g.clearSessionCookies(w, r)
@@ -121,7 +121,11 @@ func (g *Gate) revokeAll(w http.ResponseWriter, r *http.Request, keepCurrent boo
 		return g.storeError(r, "revoke-sessions", err)
 	}
 	g.forgetSessions(ids...)
-	g.audit(r, "revoke-sessions", res.user.ID, res.session.ID, zap.Int("revoked", len(ids)))
+	event := eventRevokeSessions
+	if keepCurrent {
+		event = eventRevokeOtherSessions
+	}
+	g.audit(r, event, res.user.ID, res.session.ID, zap.Int("revoked", len(ids)))
 	if !keepCurrent {
 		g.clearSessionCookies(w, r)
 	}
@@ -165,7 +169,7 @@ func (g *Gate) handleUpdateUser(w http.ResponseWriter, r *http.Request) *apiErro
 		return g.storeError(r, "update-user", err)
 	}
 	g.forgetUsers(res.user.ID)
-	g.audit(r, "update-user", res.user.ID, res.session.ID)
+	g.audit(r, eventUpdateUser, res.user.ID, res.session.ID)
 	// Better Auth re-issues the session cookie, unchanged, with the update.
 	g.setSessionCookie(w, r, res.session.Token, res.dontRemember)
 	writeJSON(w, http.StatusOK, map[string]bool{"status": true})
@@ -195,6 +199,7 @@ func (g *Gate) handleChangePassword(w http.ResponseWriter, r *http.Request) *api
 		return errPasswordTooLong
 	}
 	if e := g.confirmPassword(r, res.user.ID, currentPassword); e != nil {
+		g.auditPasswordRefused(r, eventChangePassword, res, e)
 		return e
 	}
 	hash, err := passwords.hash(r.Context(), newPassword)
@@ -206,7 +211,7 @@ func (g *Gate) handleChangePassword(w http.ResponseWriter, r *http.Request) *api
 		return g.storeError(r, "change-password", err)
 	}
 	g.forgetSessions(revoked...)
-	g.audit(r, "change-password", res.user.ID, res.session.ID, zap.Bool("revoke_other_sessions", revokeOthers))
+	g.audit(r, eventChangePassword, res.user.ID, res.session.ID, zap.Bool("revoke_other_sessions", revokeOthers))
 
 	resp := struct {
 		Token *string  `json:"token"`
@@ -254,6 +259,7 @@ func (g *Gate) handleDeleteUser(w http.ResponseWriter, r *http.Request) *apiErro
 			return errPasswordTooLong
 		}
 		if e := g.confirmPassword(r, res.user.ID, password); e != nil {
+			g.auditPasswordRefused(r, eventDeleteUser, res, e)
 			return e
 		}
 	} else if now().Sub(res.session.CreatedAt) >= freshAge {
@@ -265,7 +271,7 @@ func (g *Gate) handleDeleteUser(w http.ResponseWriter, r *http.Request) *apiErro
 	}
 	g.forgetSessions(revoked...)
 	g.forgetUsers(res.user.ID)
-	g.audit(r, "delete-user", res.user.ID, res.session.ID)
+	g.audit(r, eventDeleteUser, res.user.ID, res.session.ID)
 	g.clearSessionCookies(w, r)
 	writeJSON(w, http.StatusOK, struct {
 		Success bool   `json:"success"`

@@ -20,6 +20,7 @@ import (
 var passwords = func() *hasher {
 	h := newHasher(runtime.NumCPU(), 16*runtime.NumCPU())
 	h.maxWait = hashMaxWait
+	h.runTime = passwordHashSeconds
 	return h
 }()
 
@@ -51,6 +52,7 @@ func (g *Gate) handleSignUp(w http.ResponseWriter, r *http.Request) *apiError {
 		return e
 	}
 	if g.cfg.disableSignUp {
+		signUpOutcomes["disabled"].Inc()
 		return errSignUpDisabled
 	}
 	b, e := readBody(w, r, true)
@@ -73,61 +75,86 @@ func (g *Gate) handleSignUp(w http.ResponseWriter, r *http.Request) *apiError {
 	if e := g.checkCallback(r, callbackURL); e != nil {
 		return e
 	}
-	if n := passwordLength(password); n < g.cfg.minPassword {
-		return errPasswordTooShort
-	} else if n > g.cfg.maxPassword {
-		return errPasswordTooLong
-	}
-
-	// Hash before looking at the email: a taken address then costs the same
-	// as a free one.
-	hash, err := passwords.hash(r.Context(), password)
-	if err != nil {
-		return g.hashError(r, err)
-	}
-	t := now()
-	nu := store.NewUser{Name: name, Email: email, PasswordHash: hash}
+	a := newAccount{name: name, email: email, password: password, callbackURL: callbackURL, dontRemember: hasRemember && !rememberMe}
 	if hasImage {
-		nu.Image = &image
+		a.image = &image
 	}
-	user, err := g.store().CreateUserWithPassword(r.Context(), nu, t)
-	if errors.Is(err, store.ErrEmailTaken) {
-		if g.cfg.requireVerified {
-			// Better Auth's anti-enumeration answer: the same 200 a new
-			// account gets, with a synthetic user.
-			writeJSON(w, http.StatusOK, map[string]any{"token": nil, "user": toUserJSON(store.User{
-				ID: store.NewID(), Name: name, Email: email, Image: nu.Image, CreatedAt: t, UpdatedAt: t,
-			})})
-			return nil
-		}
-		return errUserExists
+	user, sess, e := g.signUp(w, r, a)
+	if e != nil {
+		return e
 	}
-	if err != nil {
-		return g.storeError(r, "sign-up", err)
-	}
-	g.logger.Info("sign-up", zap.String("user_id", user.ID), zap.String("client_ip", clientIP(r)))
-
-	if g.cfg.requireVerified {
-		// Better Auth's sendOnSignUp defaults to requireEmailVerification.
-		if g.mail != nil {
-			if msg, err := g.verificationMessage(r, user, callbackURL); err == nil {
-				sendAsync(g.mail, msg, g.logger)
-			}
-		}
+	if sess == nil {
 		writeJSON(w, http.StatusOK, map[string]any{"token": nil, "user": toUserJSON(user)})
 		return nil
 	}
-	dontRemember := hasRemember && !rememberMe
-	sess, err := g.startSession(r, user.ID, dontRemember)
-	if err != nil {
-		return g.storeError(r, "sign-up session", err)
-	}
-	g.setSessionCookie(w, r, sess.Token, dontRemember)
 	writeJSON(w, http.StatusOK, struct {
 		Token string   `json:"token"`
 		User  userJSON `json:"user"`
 	}{sess.Token, toUserJSON(user)})
 	return nil
+}
+
+// newAccount is a sign-up whose fields have been read: email normalised and
+// valid, callbackURL checked.
+type newAccount struct {
+	name, email, password string
+	image                 *string
+	callbackURL           string // where the verification email leads back to
+	dontRemember          bool
+}
+
+// signUp creates the account and, unless email verification is required,
+// its first session, whose cookie it sets on w. The JSON endpoint and the
+// sign-up page share it. A nil session means none was created: the user
+// must verify the address first. With require_email_verification a taken
+// address gives a synthetic user and no error, Better Auth's
+// anti-enumeration answer, the same as a new account gets.
+func (g *Gate) signUp(w http.ResponseWriter, r *http.Request, a newAccount) (_ store.User, _ *store.Session, e *apiError) {
+	defer func() { countSignUpAnswer(e) }()
+	if n := passwordLength(a.password); n < g.cfg.minPassword {
+		return store.User{}, nil, errPasswordTooShort
+	} else if n > g.cfg.maxPassword {
+		return store.User{}, nil, errPasswordTooLong
+	}
+
+	// Hash before looking at the email: a taken address then costs the same
+	// as a free one.
+	hash, err := passwords.hash(r.Context(), a.password)
+	if err != nil {
+		return store.User{}, nil, g.hashError(r, err)
+	}
+	t := now()
+	nu := store.NewUser{Name: a.name, Email: a.email, PasswordHash: hash, Image: a.image}
+	user, err := g.store().CreateUserWithPassword(r.Context(), nu, t)
+	if errors.Is(err, store.ErrEmailTaken) {
+		g.signUpExists(r)
+		if g.cfg.requireVerified {
+			return store.User{ID: store.NewID(), Name: a.name, Email: a.email, Image: a.image, CreatedAt: t, UpdatedAt: t}, nil, nil
+		}
+		return store.User{}, nil, errUserExists
+	}
+	if err != nil {
+		return store.User{}, nil, g.storeError(r, "sign-up", err)
+	}
+
+	if g.cfg.requireVerified {
+		// Better Auth's sendOnSignUp defaults to requireEmailVerification.
+		if g.mail != nil {
+			if msg, err := g.verificationMessage(r, user, a.callbackURL); err == nil {
+				sendAsync(g.mail, msg, g.logger)
+			}
+		}
+		g.signedUp(r, user.ID, "")
+		return user, nil, nil
+	}
+	sess, err := g.startSession(r, user.ID, a.dontRemember)
+	if err != nil {
+		g.audit(r, eventSignUp, user.ID, "") // the account exists all the same
+		return store.User{}, nil, g.storeError(r, "sign-up session", err)
+	}
+	g.signedUp(r, user.ID, sess.ID)
+	g.setSessionCookie(w, r, sess.Token, a.dontRemember)
+	return user, &sess, nil
 }
 
 // handleSignIn is POST /sign-in/email.
@@ -156,47 +183,10 @@ func (g *Gate) handleSignIn(w http.ResponseWriter, r *http.Request) *apiError {
 	if !g.allowSignInEmail(w, r, email) {
 		return nil // answered 429
 	}
-	if passwordLength(password) > g.cfg.maxPassword {
-		return errPasswordTooLong
+	user, sess, e := g.signIn(w, r, email, password, hasRemember && !rememberMe)
+	if e != nil {
+		return e
 	}
-
-	user, hash, err := g.store().CredentialByEmail(r.Context(), email)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		// Burn one scrypt so that an unknown email costs what a wrong
-		// password costs: timing must not reveal which accounts exist.
-		if err := passwords.verifyDummy(r.Context(), password); err != nil {
-			return g.hashError(r, err)
-		}
-		g.logger.Info("sign-in failed", zap.String("reason", "unknown_email"), zap.String("client_ip", clientIP(r)))
-		return errInvalidEmailOrPassword
-	case err != nil:
-		return g.storeError(r, "sign-in", err)
-	}
-	ok, err := passwords.verify(r.Context(), hash, password)
-	if err != nil && !isHashCapacityError(err) {
-		// A malformed stored hash can never match; log it for the operator.
-		g.logger.Error("stored password hash is malformed", zap.String("user_id", user.ID))
-		ok, err = false, nil
-	}
-	if err != nil {
-		return g.hashError(r, err)
-	}
-	if !ok {
-		g.logger.Info("sign-in failed", zap.String("reason", "wrong_password"), zap.String("user_id", user.ID), zap.String("client_ip", clientIP(r)))
-		return errInvalidEmailOrPassword
-	}
-	if g.cfg.requireVerified && !user.EmailVerified {
-		return errEmailNotVerified
-	}
-
-	dontRemember := hasRemember && !rememberMe
-	sess, err := g.startSession(r, user.ID, dontRemember)
-	if err != nil {
-		return g.storeError(r, "sign-in session", err)
-	}
-	g.logger.Info("sign-in", zap.String("user_id", user.ID), zap.String("session_id", sess.ID), zap.String("client_ip", clientIP(r)))
-	g.setSessionCookie(w, r, sess.Token, dontRemember)
 	resp := struct {
 		Redirect bool     `json:"redirect"`
 		Token    string   `json:"token"`
@@ -209,6 +199,55 @@ func (g *Gate) handleSignIn(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// signIn checks the password of a normalised, valid email that has passed
+// the per-email rate limit, then starts a session and sets its cookie on w.
+// The JSON endpoint and the sign-in page share it.
+func (g *Gate) signIn(w http.ResponseWriter, r *http.Request, email, password string, dontRemember bool) (_ store.User, _ store.Session, e *apiError) {
+	defer func() { countSignInAnswer(e) }()
+	if passwordLength(password) > g.cfg.maxPassword {
+		return store.User{}, store.Session{}, errPasswordTooLong
+	}
+
+	user, hash, err := g.store().CredentialByEmail(r.Context(), email)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Burn one scrypt so that an unknown email costs what a wrong
+		// password costs: timing must not reveal which accounts exist.
+		if err := passwords.verifyDummy(r.Context(), password); err != nil {
+			return store.User{}, store.Session{}, g.hashError(r, err)
+		}
+		g.signInRefused(r, reasonUnknownEmail, "")
+		return store.User{}, store.Session{}, errInvalidEmailOrPassword
+	case err != nil:
+		return store.User{}, store.Session{}, g.storeError(r, "sign-in", err)
+	}
+	ok, err := passwords.verify(r.Context(), hash, password)
+	if err != nil && !isHashCapacityError(err) {
+		// A malformed stored hash can never match; log it for the operator.
+		g.logger.Error("stored password hash is malformed", zap.String("user_id", user.ID))
+		ok, err = false, nil
+	}
+	if err != nil {
+		return store.User{}, store.Session{}, g.hashError(r, err)
+	}
+	if !ok {
+		g.signInRefused(r, reasonWrongPassword, user.ID)
+		return store.User{}, store.Session{}, errInvalidEmailOrPassword
+	}
+	if g.cfg.requireVerified && !user.EmailVerified {
+		g.signInRefused(r, reasonUnverified, user.ID)
+		return store.User{}, store.Session{}, errEmailNotVerified
+	}
+
+	sess, err := g.startSession(r, user.ID, dontRemember)
+	if err != nil {
+		return store.User{}, store.Session{}, g.storeError(r, "sign-in session", err)
+	}
+	g.signedIn(r, user.ID, sess.ID)
+	g.setSessionCookie(w, r, sess.Token, dontRemember)
+	return user, sess, nil
 }
 
 // storableText makes client-supplied text (a User-Agent may carry Latin-1

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/authgate/authgate/store"
 )
 
@@ -48,18 +46,25 @@ func (g *Gate) handleRequestPasswordReset(w http.ResponseWriter, r *http.Request
 	if e := g.checkCallback(r, redirectTo); e != nil {
 		return e
 	}
-	answer := func() *apiError {
-		writeJSON(w, http.StatusOK, map[string]any{"status": true, "message": resetRequestedMessage})
-		return nil
+	if e := g.requestPasswordReset(r, email, redirectTo); e != nil {
+		return e
 	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": true, "message": resetRequestedMessage})
+	return nil
+}
 
+// requestPasswordReset sends a reset link to a normalised, valid email,
+// whose link leads to redirectTo (already checked) with ?token=. An unknown
+// address is no error: callers answer the same either way. The JSON
+// endpoint and the forgot-password page share it; g.mail must be set.
+func (g *Gate) requestPasswordReset(r *http.Request, email, redirectTo string) *apiError {
 	user, err := g.store().UserByEmail(r.Context(), email)
 	if errors.Is(err, store.ErrNotFound) {
 		// One more round trip, as a known address costs one insert: the
 		// answer's timing should not tell the two apart.
 		_, _ = g.store().VerificationValue(r.Context(), resetIdentifierPrefix+store.RandomString(24), now())
-		g.logger.Info("password reset requested for an unknown email", zap.String("client_ip", clientIP(r)))
-		return answer()
+		g.auditFailure(r, eventPasswordResetRequest, reasonUnknownEmail, "", "")
+		return nil
 	}
 	if err != nil {
 		return g.storeError(r, "request-password-reset", err)
@@ -71,8 +76,8 @@ func (g *Gate) handleRequestPasswordReset(w http.ResponseWriter, r *http.Request
 	}
 	link := g.apiURL(r, "/reset-password/"+token) + "?callbackURL=" + encodeCookieValue(redirectTo)
 	sendAsync(g.mail, emailMessage{Type: emailTypeReset, To: user.Email, URL: link, Token: token, User: toUserJSON(user)}, g.logger)
-	g.audit(r, "password-reset-requested", user.ID, "")
-	return answer()
+	g.audit(r, eventPasswordResetRequest, user.ID, "")
+	return nil
 }
 
 // handleResetPasswordCallback is GET /reset-password/:token, the link in the
@@ -124,6 +129,22 @@ func (g *Gate) handleResetPassword(w http.ResponseWriter, r *http.Request) *apiE
 	if token == "" {
 		token = r.URL.Query().Get("token")
 	}
+	if e := g.resetPassword(r, token, newPassword); e != nil {
+		return e
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"status": true})
+	return nil
+}
+
+// resetPassword consumes a reset token, sets the new password and revokes
+// every session of the user. The JSON endpoint and the reset-password page
+// share it.
+func (g *Gate) resetPassword(r *http.Request, token, newPassword string) (e *apiError) {
+	defer func() {
+		if e == errInvalidToken {
+			g.auditFailure(r, eventPasswordReset, reasonInvalidToken, "", "")
+		}
+	}()
 	if !validTokenShape(token) {
 		// Also keeps bytes PostgreSQL cannot compare (NUL, invalid UTF-8)
 		// away from the query.
@@ -152,8 +173,7 @@ func (g *Gate) handleResetPassword(w http.ResponseWriter, r *http.Request) *apiE
 		return g.storeError(r, "reset-password", err)
 	}
 	g.forgetSessions(revoked...)
-	g.audit(r, "password-reset", userID, "")
-	writeJSON(w, http.StatusOK, map[string]bool{"status": true})
+	g.audit(r, eventPasswordReset, userID, "")
 	return nil
 }
 

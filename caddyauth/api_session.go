@@ -3,8 +3,6 @@ package caddyauth
 import (
 	"errors"
 	"net/http"
-
-	"go.uber.org/zap"
 )
 
 // handleSignOut is POST /sign-out: delete the session the cookie names (if
@@ -13,15 +11,27 @@ func (g *Gate) handleSignOut(w http.ResponseWriter, r *http.Request) *apiError {
 	if _, e := readBody(w, r, false); e != nil {
 		return e
 	}
+	if e := g.signOut(w, r); e != nil {
+		return e
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"success": true})
+	return nil
+}
+
+// signOut deletes the session the request's cookie names and expires the
+// cookies on w. The JSON endpoint and the sign-out page share it.
+func (g *Gate) signOut(w http.ResponseWriter, r *http.Request) *apiError {
 	if cred := g.credentialFrom(r); cred.token != "" {
+		userID, sessionID := g.sessionOwner(r, cred.token)
 		if err := g.store().DeleteSessionByToken(r.Context(), cred.token); err != nil {
 			return g.storeError(r, "sign-out", err)
 		}
 		g.forgetToken(cred.token)
-		g.logger.Info("sign-out", zap.String("client_ip", clientIP(r)))
+		if sessionID != "" { // else there was no such session to end
+			g.audit(r, eventSignOut, userID, sessionID)
+		}
 	}
 	g.clearSessionCookies(w, r)
-	writeJSON(w, http.StatusOK, map[string]bool{"success": true})
 	return nil
 }
 

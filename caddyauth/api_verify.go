@@ -82,7 +82,7 @@ func (g *Gate) handleSendVerificationEmail(w http.ResponseWriter, r *http.Reques
 			// The mailer has logged the cause.
 			return errEmailDeliveryFailed
 		}
-		g.audit(r, "verification-email-sent", res.user.ID, res.session.ID)
+		g.audit(r, eventVerificationEmailSent, res.user.ID, res.session.ID)
 		writeJSON(w, http.StatusOK, map[string]bool{"status": true})
 		return nil
 	}
@@ -95,7 +95,7 @@ func (g *Gate) handleSendVerificationEmail(w http.ResponseWriter, r *http.Reques
 	case err == nil && !user.EmailVerified:
 		if msg, err := g.verificationMessage(r, user, callbackURL); err == nil {
 			sendAsync(g.mail, msg, g.logger)
-			g.audit(r, "verification-email-sent", user.ID, "")
+			g.audit(r, eventVerificationEmailSent, user.ID, "")
 		}
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return g.storeError(r, "send-verification-email", err)
@@ -156,7 +156,7 @@ func (g *Gate) handleVerifyEmail(w http.ResponseWriter, r *http.Request) *apiErr
 			return g.storeError(r, "verify-email", err)
 		}
 		g.forgetUsers(user.ID)
-		g.audit(r, "email-verified", user.ID, "")
+		g.audit(r, eventEmailVerified, user.ID, "")
 	}
 	if callbackURL != "" {
 		redirectJSON(w, callbackURL)

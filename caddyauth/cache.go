@@ -215,15 +215,21 @@ func (c *sessionCache) len() int {
 func (c *sessionCache) Notice(kind store.NoticeKind, id string) {
 	switch kind {
 	case store.NoticeSession:
+		cacheInvalidatedNotice.Inc()
 		c.dropSession(id)
 	case store.NoticeUser:
+		cacheInvalidatedNotice.Inc()
 		c.dropUser(id)
 	default:
+		cacheInvalidatedFlush.Inc()
 		c.flush()
 	}
 }
 
-func (c *sessionCache) Resync() { c.flush() }
+func (c *sessionCache) Resync() {
+	cacheInvalidatedFlush.Inc()
+	c.flush()
+}
 
 // insert adds e, evicting when the shard is full: a free slot first, else
 // the CLOCK hand's next entry that is lapsed or was not used since the hand

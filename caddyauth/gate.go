@@ -26,6 +26,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	res, err := g.authenticate(r.Context(), r, cred, false)
 	switch {
 	case err == nil:
+		gateAuthenticated.Inc()
 		g.setIdentity(r, res)
 		if res.refreshed {
 			g.setSessionCookie(w, r, res.session.Token, false)
@@ -37,11 +38,14 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		// page rendered without identity for a signed-in user would be
 		// wrong in ways the app cannot detect.
 		g.logger.Error("session lookup failed", zap.String("client_ip", clientIP(r)), zap.Error(err))
+		gateStoreUnavailable.Inc()
+		countStoreError("gate")
 		writeAPIError(w, errStoreUnavailable)
 		return nil
 	}
 
 	if g.public != nil && g.public.Match(r) {
+		gatePublic.Inc()
 		return next.ServeHTTP(w, r)
 	}
 	if g.cfg.loginURL != "" && isBrowserNavigation(r) {
@@ -49,9 +53,11 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			status = http.StatusSeeOther
 		}
+		gateRedirected.Inc()
 		http.Redirect(w, r, g.loginRedirect(r), status)
 		return nil
 	}
+	gateUnauthorized.Inc()
 	writeAPIError(w, errUnauthorized)
 	return nil
 }

@@ -240,6 +240,9 @@ const (
 // starts (see App.Start) or, at the latest, on the first request.
 func (g *Gate) Provision(ctx caddy.Context) error {
 	g.logger = ctx.Logger()
+	if err := registerMetrics(ctx); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	repl := caddy.NewReplacer()
 
 	if err := g.provisionConfig(repl); err != nil {

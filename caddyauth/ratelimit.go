@@ -196,6 +196,7 @@ func (g *Gate) allowRequest(w http.ResponseWriter, r *http.Request, sub string) 
 	key := ipKey(ip) + "|" + limitPathKey(sub, rule)
 	allowed, retry := l.hit(r.Context(), key, rule)
 	if !allowed {
+		rateLimitedIP.Inc()
 		g.logger.Info("rate limited", zap.String("by", "client_ip"), zap.String("client_ip", ip),
 			zap.String("path", sub), zap.Duration("retry_after", retry))
 		writeRateLimited(w, retry)
@@ -222,6 +223,8 @@ func (g *Gate) allowSignInEmail(w http.ResponseWriter, r *http.Request, email st
 		// event well enough.
 		g.logger.Info("rate limited", zap.String("by", "email"), zap.String("client_ip", clientIP(r)),
 			zap.Duration("retry_after", retry))
+		rateLimitedEmail.Inc()
+		g.signInRefused(r, reasonRateLimited, "")
 		writeRateLimited(w, retry)
 	}
 	return allowed

@@ -133,8 +133,10 @@ func (g *Gate) authenticate(ctx context.Context, r *http.Request, cred credentia
 		// happened in between.
 		gen = cache.generation()
 		if hit := cache.get(cred.token, t, ttl); hit != nil {
+			cacheHits.Inc()
 			return g.finishAuth(ctx, r, hit, t, disableRefresh, gen)
 		}
+		cacheMisses.Inc()
 	}
 
 	if err := g.db.ensureReady(ctx); err != nil {
@@ -188,7 +190,7 @@ func (g *Gate) finishAuth(ctx context.Context, r *http.Request, res *authResult,
 		return nil, err
 	}
 	if !ok { // deleted meanwhile: revoked
-		g.db.cache.dropSession(out.session.ID)
+		g.forgetSessions(out.session.ID)
 		return nil, errNoSession
 	}
 	out.session.ExpiresAt, out.session.UpdatedAt = exp.UTC(), t.UTC()
@@ -203,9 +205,20 @@ func (g *Gate) finishAuth(ctx context.Context, r *http.Request, res *authResult,
 // after the store revoked or changed them, so that this instance stops
 // serving them at once (other instances learn of it through notices on
 // PostgreSQL). The cache is the database's, shared by every handler.
-func (g *Gate) forgetToken(token string)      { g.db.cache.dropToken(token) }
-func (g *Gate) forgetSessions(ids ...string)  { g.db.cache.dropSession(ids...) }
-func (g *Gate) forgetUsers(userIDs ...string) { g.db.cache.dropUser(userIDs...) }
+func (g *Gate) forgetToken(token string) {
+	g.db.cache.dropToken(token)
+	countLocalInvalidation(1)
+}
+
+func (g *Gate) forgetSessions(ids ...string) {
+	g.db.cache.dropSession(ids...)
+	countLocalInvalidation(len(ids))
+}
+
+func (g *Gate) forgetUsers(userIDs ...string) {
+	g.db.cache.dropUser(userIDs...)
+	countLocalInvalidation(len(userIDs))
+}
 
 // refreshDue is Better Auth's sliding rule: the session was last extended at
 // least updateAge ago.

@@ -11,11 +11,15 @@ Values with non-ASCII characters (and "%") arrive percent-encoded, so they are
 decoded here for display. The app must only be reachable through Caddy (it
 listens on 127.0.0.1), otherwise anyone could send those headers themselves.
 
+Signing in, signing up and resetting a password happen on auth_gate's
+built-in pages (`pages on` in the Caddyfile, under /auth); the sign-out button
+here is a plain form that posts to the gate's /auth/sign-out/form. No
+JavaScript anywhere.
+
 Routes:
     GET  /            who is signed in (HTML, or JSON {"user": ...} unless the
                       client asks for text/html), with a sign-out button
     GET  /public      public page: says whether a user is present
-    GET  /login       public sign-in / sign-up page (the Caddyfile's login_url)
     GET  /healthz     "ok"
     POST /email-hook  auth_gate's email webhook: prints the link to stdout
                       (signature checked when BETTER_AUTH_SECRET is set)
@@ -55,53 +59,18 @@ PAGE = """<!doctype html>
  body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }}
  table {{ border-collapse: collapse; }} td, th {{ padding: .2rem .8rem .2rem 0; text-align: left; }}
  code {{ background: #f2f2f2; padding: 0 .2rem; }} form {{ margin: 1rem 0; }}
- input {{ display: block; margin: .3rem 0; padding: .3rem; width: 18rem; }}
- .error {{ color: #b00020; }}
 </style></head><body>
 <h1>{title}</h1>
 {body}
-<p><a href="/">home (signed in only)</a> · <a href="/public">public page</a> · <a href="/login">sign in</a></p>
+<p><a href="/">home (signed in only)</a> · <a href="/public">public page</a> · <a href="/auth/sign-in">sign in</a></p>
 </body></html>
 """
 
-# Sends a form as JSON to the auth API (the API answers JSON, so a plain form
-# post would only show that JSON), then follows ?redirect= if it is local.
-AUTH_SCRIPT = """<script>
-function target() {
-  const r = new URLSearchParams(location.search).get("redirect") || "/";
-  return r.startsWith("/") && !r.startsWith("//") && !r.startsWith("/\\\\") ? r : "/";
-}
-for (const form of document.querySelectorAll("form[data-auth]")) {
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const out = form.querySelector(".error");
-    out.textContent = "";
-    const res = await fetch(form.action, {
-      method: "POST",
-      headers: {"Content-Type": "application/json"},
-      body: JSON.stringify(Object.fromEntries(new FormData(form))),
-    });
-    if (res.ok) { location.href = form.dataset.auth === "sign-out" ? "/login" : target(); return; }
-    const err = await res.json().catch(() => ({}));
-    out.textContent = err.message || err.code || ("HTTP " + res.status);
-  });
-}
-</script>"""
-
-SIGN_OUT_FORM = """<form method="post" action="/auth/sign-out" data-auth="sign-out">
-<button>Sign out</button> <span class="error"></span></form>"""
-
-LOGIN_FORMS = """<h2>Sign in</h2>
-<form method="post" action="/auth/sign-in/email" data-auth="sign-in">
-<input name="email" type="email" placeholder="email" autocomplete="username" required>
-<input name="password" type="password" placeholder="password" autocomplete="current-password" required>
-<button>Sign in</button> <span class="error"></span></form>
-<h2>Sign up</h2>
-<form method="post" action="/auth/sign-up/email" data-auth="sign-up">
-<input name="name" placeholder="name" autocomplete="name" required>
-<input name="email" type="email" placeholder="email" autocomplete="username" required>
-<input name="password" type="password" placeholder="password (8+ characters)" autocomplete="new-password" required>
-<button>Sign up</button> <span class="error"></span></form>"""
+# auth_gate's sign-out form handler: it ends the session, expires the cookie
+# and sends the browser to `redirect` (here /, which then asks to sign in).
+SIGN_OUT_FORM = """<form method="post" action="/auth/sign-out/form">
+<input type="hidden" name="redirect" value="/">
+<button>Sign out</button></form>"""
 
 
 def current_user(headers):
@@ -142,8 +111,6 @@ class Handler(BaseHTTPRequestHandler):
             self.home(user)
         elif path == "/public":
             self.public(user)
-        elif path == "/login":
-            self.send_html("Sign in or sign up", LOGIN_FORMS + AUTH_SCRIPT)
         elif path == "/healthz":
             self.send(200, "text/plain; charset=utf-8", b"ok\n")
         else:
@@ -171,7 +138,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             greeting = html.escape(user["name"] or user["email"])
             self.send_html("auth_gate demo", f"<p>Hello, <b>{greeting}</b>.</p>"
-                           + user_table(user) + SIGN_OUT_FORM + AUTH_SCRIPT)
+                           + user_table(user) + SIGN_OUT_FORM)
 
     def public(self, user):
         if not self.wants_html():

@@ -1,0 +1,236 @@
+package caddyauth
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics. The collectors are created once, at package level, and
+// registered on the metrics registry of every config that provisions a
+// Gate (Caddy gives each config load a new registry; the admin endpoint's
+// /metrics serves it): the counts are per process and survive reloads, as
+// Caddy's own do. Labels take values from fixed sets only, never a user id,
+// email, client address or raw path, so that their number stays bounded
+// whatever the traffic.
+//
+// The gate's hot path only increments counters resolved here once
+// (WithLabelValues at init), which neither allocates nor takes a lock.
+
+const metricsNamespace, metricsSubsystem = "caddy", "auth_gate"
+
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: name, Help: help,
+	}, labels)
+}
+
+// resolve returns the children of v for each value of its one label, so
+// that they are exported (as 0) before their first use and cost no lookup.
+func resolve(v *prometheus.CounterVec, values ...string) map[string]prometheus.Counter {
+	m := make(map[string]prometheus.Counter, len(values))
+	for _, val := range values {
+		m[val] = v.WithLabelValues(val)
+	}
+	return m
+}
+
+var (
+	gateDecisionsVec = counterVec("gate_decisions_total",
+		"Requests outside base_path by what the gate did: authenticated (passed on with identity, public paths included), public (passed on without identity), redirected (to login_url), unauthorized (401), store_unavailable (503).",
+		"outcome")
+	apiRequestsVec = counterVec("api_requests_total",
+		"Auth API requests by endpoint (the route, e.g. sign-in/email or reset-password/:token; unknown for paths that are no route) and HTTP status.",
+		"endpoint", "status")
+	signInVec = counterVec("sign_in_total",
+		"Sign-in attempts by outcome: success, invalid_credentials, unverified, rate_limited, busy (hashing pool full), error (store). Requests refused before the password is checked (malformed body or email, bad origin) count only in api_requests_total.",
+		"outcome")
+	signUpVec = counterVec("sign_up_total",
+		"Sign-up attempts by outcome: success, exists, invalid (password too short or long), disabled, rate_limited, busy (hashing pool full), error (store). Requests refused before the password is checked (malformed body or email, bad origin) count only in api_requests_total.",
+		"outcome")
+	passwordHashSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "password_hash_seconds",
+		Help:    "Time of one scrypt computation (hash or verification) on the hashing pool, without the wait for a worker.",
+		Buckets: []float64{.01, .025, .05, .075, .1, .15, .2, .3, .5, .75, 1, 2},
+	})
+	passwordHashQueue = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "password_hash_queue",
+		Help: "Callers waiting for a password-hashing worker.",
+	}, func() float64 { return float64(passwords.queued()) })
+	passwordHashRunning = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "password_hash_running",
+		Help: "Password hashes and verifications in progress.",
+	}, func() float64 { return float64(passwords.running()) })
+	sessionCacheVec = counterVec("session_cache_total",
+		"Session lookups with session_cache on, by result: hit (served from memory) or miss (read from the database).",
+		"result")
+	cacheInvalidationsVec = counterVec("session_cache_invalidations_total",
+		"Session cache invalidations by reason: local (a revocation or change made by this instance), notice (one announced by another instance), flush (everything dropped, after a lost notice connection).",
+		"reason")
+	storeErrorsVec = counterVec("store_errors_total",
+		"Database failures by operation; the answer was 503 (unavailable) or 500.",
+		"op")
+	rateLimitedVec = counterVec("rate_limited_total",
+		"Auth API requests refused with 429, by limit: ip (per client address and path) or email (sign-in attempts per address).",
+		"scope")
+
+	collectors = []prometheus.Collector{
+		gateDecisionsVec, apiRequestsVec, signInVec, signUpVec,
+		passwordHashSeconds, passwordHashQueue, passwordHashRunning,
+		sessionCacheVec, cacheInvalidationsVec, storeErrorsVec, rateLimitedVec,
+	}
+)
+
+// Pre-resolved children.
+var (
+	gateAuthenticated    = gateDecisionsVec.WithLabelValues("authenticated")
+	gatePublic           = gateDecisionsVec.WithLabelValues("public")
+	gateRedirected       = gateDecisionsVec.WithLabelValues("redirected")
+	gateUnauthorized     = gateDecisionsVec.WithLabelValues("unauthorized")
+	gateStoreUnavailable = gateDecisionsVec.WithLabelValues("store_unavailable")
+
+	signInOutcomes = resolve(signInVec, "success", "invalid_credentials", "unverified", "rate_limited", "busy", "error")
+	signUpOutcomes = resolve(signUpVec, "success", "exists", "invalid", "disabled", "rate_limited", "busy", "error")
+
+	cacheHits   = sessionCacheVec.WithLabelValues("hit")
+	cacheMisses = sessionCacheVec.WithLabelValues("miss")
+
+	cacheInvalidatedLocal  = cacheInvalidationsVec.WithLabelValues("local")
+	cacheInvalidatedNotice = cacheInvalidationsVec.WithLabelValues("notice")
+	cacheInvalidatedFlush  = cacheInvalidationsVec.WithLabelValues("flush")
+
+	rateLimitedIP    = rateLimitedVec.WithLabelValues("ip")
+	rateLimitedEmail = rateLimitedVec.WithLabelValues("email")
+
+	// storeErrorOps are the op names storeError is called with (the same
+	// words as in its log entries), plus "gate" for the gate's session
+	// lookup; any other name counts as "other".
+	storeErrorOps = resolve(storeErrorsVec,
+		"gate", "connect", "session", "get-session", "list-sessions",
+		"sign-up", "sign-up session", "sign-in", "sign-in session", "sign-out",
+		"revoke-session", "revoke-sessions", "update-user", "change-password",
+		"change-password session", "delete-user", "read credential",
+		"request-password-reset", "reset-password callback", "reset-password",
+		"send-verification-email", "verify-email", "other")
+)
+
+// registerMetrics adds the collectors to the config's registry. A registry
+// that already has them (a second Gate in the same config) is fine.
+func registerMetrics(ctx caddy.Context) error {
+	reg := ctx.GetMetricsRegistry()
+	if reg == nil {
+		return nil
+	}
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// countStoreError counts a database failure of op.
+func countStoreError(op string) {
+	c, ok := storeErrorOps[op]
+	if !ok {
+		c = storeErrorOps["other"]
+	}
+	c.Inc()
+}
+
+// countLocalInvalidation counts one invalidation of n sessions or users,
+// when there was anything to invalidate.
+func countLocalInvalidation(n int) {
+	if n > 0 {
+		cacheInvalidatedLocal.Inc()
+	}
+}
+
+// Endpoint names of the API metrics.
+const (
+	endpointSignIn        = "sign-in/email"
+	endpointSignUp        = "sign-up/email"
+	endpointResetCallback = "reset-password/:token"
+	endpointUnknown       = "unknown"
+)
+
+// countSignInAnswer counts the outcomes of sign-in that show in the error it
+// answers with; the others are counted where they are audited (signedIn,
+// signInRefused).
+func countSignInAnswer(e *apiError) {
+	switch e {
+	case errHashingBusy:
+		signInOutcomes["busy"].Inc()
+	case errInternal, errStoreUnavailable:
+		signInOutcomes["error"].Inc()
+	}
+}
+
+// countSignUpAnswer counts the outcome of a sign-up that ended with an error
+// answer, except "exists", which is counted where it is audited.
+func countSignUpAnswer(e *apiError) {
+	switch e {
+	case nil, errUserExists:
+	case errSignUpDisabled:
+		signUpOutcomes["disabled"].Inc()
+	case errHashingBusy:
+		signUpOutcomes["busy"].Inc()
+	case errInternal, errStoreUnavailable:
+		signUpOutcomes["error"].Inc()
+	default:
+		signUpOutcomes["invalid"].Inc()
+	}
+}
+
+// statusLabels are the status label values, made once: strconv.Itoa
+// allocates for numbers of three digits.
+var statusLabels = func() (s [600]string) {
+	for i := range s {
+		s[i] = strconv.Itoa(i)
+	}
+	return s
+}()
+
+// statusWriter remembers the status of an API answer for the request
+// counter. It is the one allocation metrics add to an API request.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// count adds the answer to api_requests_total. A handler that wrote
+// nothing was answered 200 by the server.
+func (w *statusWriter) count(endpoint string) {
+	status := w.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	label := "other"
+	if status < len(statusLabels) {
+		label = statusLabels[status]
+	}
+	apiRequestsVec.WithLabelValues(endpoint, label).Inc()
+}
