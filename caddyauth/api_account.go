@@ -41,6 +41,20 @@ func (g *Gate) requireSession(w http.ResponseWriter, r *http.Request) (*authResu
 	return res, nil
 }
 
+// sessionAndBody is the start of every session-protected endpoint that
+// takes a JSON body.
+func (g *Gate) sessionAndBody(w http.ResponseWriter, r *http.Request) (*authResult, *body, *apiError) {
+	res, e := g.requireSession(w, r)
+	if e != nil {
+		return nil, nil, e
+	}
+	b, e := readBody(w, r, false)
+	if e != nil {
+		return nil, nil, e
+	}
+	return res, b, nil
+}
+
 // handleListSessions is GET /list-sessions: the caller's unexpired sessions.
 func (g *Gate) handleListSessions(w http.ResponseWriter, r *http.Request) *apiError {
 	res, e := g.requireSession(w, r)
@@ -65,11 +79,7 @@ func (g *Gate) handleListSessions(w http.ResponseWriter, r *http.Request) *apiEr
 // handleRevokeSession is POST /revoke-session: delete one of the caller's
 // own sessions by token; another user's token is silently ignored.
 func (g *Gate) handleRevokeSession(w http.ResponseWriter, r *http.Request) *apiError {
-	res, e := g.requireSession(w, r)
-	if e != nil {
-		return e
-	}
-	b, e := readBody(w, r, false)
+	res, b, e := g.sessionAndBody(w, r)
 	if e != nil {
 		return e
 	}
@@ -135,11 +145,7 @@ func (g *Gate) revokeAll(w http.ResponseWriter, r *http.Request, keepCurrent boo
 
 // handleUpdateUser is POST /update-user: name and image only.
 func (g *Gate) handleUpdateUser(w http.ResponseWriter, r *http.Request) *apiError {
-	res, e := g.requireSession(w, r)
-	if e != nil {
-		return e
-	}
-	b, e := readBody(w, r, false)
+	res, b, e := g.sessionAndBody(w, r)
 	if e != nil {
 		return e
 	}
@@ -178,11 +184,7 @@ func (g *Gate) handleUpdateUser(w http.ResponseWriter, r *http.Request) *apiErro
 
 // handleChangePassword is POST /change-password.
 func (g *Gate) handleChangePassword(w http.ResponseWriter, r *http.Request) *apiError {
-	res, e := g.requireSession(w, r)
-	if e != nil {
-		return e
-	}
-	b, e := readBody(w, r, false)
+	res, b, e := g.sessionAndBody(w, r)
 	if e != nil {
 		return e
 	}
@@ -238,11 +240,7 @@ func (g *Gate) handleDeleteUser(w http.ResponseWriter, r *http.Request) *apiErro
 		w.WriteHeader(http.StatusNotFound)
 		return nil
 	}
-	res, e := g.requireSession(w, r)
-	if e != nil {
-		return e
-	}
-	b, e := readBody(w, r, false)
+	res, b, e := g.sessionAndBody(w, r)
 	if e != nil {
 		return e
 	}

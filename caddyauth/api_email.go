@@ -60,11 +60,7 @@ func (g *Gate) handleSignUp(w http.ResponseWriter, r *http.Request) *apiError {
 		return e
 	}
 	name, _ := b.str("name", true)
-	rawEmail, ok := b.str("email", true)
-	email := normalizeEmail(rawEmail)
-	if ok && !validEmail(email) {
-		b.issue("email", "Invalid email address")
-	}
+	email := b.email("email")
 	password, _ := b.str("password", true)
 	image, hasImage := b.str("image", false)
 	callbackURL, _ := b.str("callbackURL", false)

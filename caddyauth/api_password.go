@@ -34,11 +34,7 @@ func (g *Gate) handleRequestPasswordReset(w http.ResponseWriter, r *http.Request
 	if e != nil {
 		return e
 	}
-	rawEmail, ok := b.str("email", true)
-	email := normalizeEmail(rawEmail)
-	if ok && !validEmail(email) {
-		b.issue("email", "Invalid email address")
-	}
+	email := b.email("email")
 	redirectTo, _ := b.str("redirectTo", false)
 	if e := b.err(); e != nil {
 		return e

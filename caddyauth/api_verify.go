@@ -50,11 +50,7 @@ func (g *Gate) handleSendVerificationEmail(w http.ResponseWriter, r *http.Reques
 	if e != nil {
 		return e
 	}
-	rawEmail, ok := b.str("email", true)
-	email := normalizeEmail(rawEmail)
-	if ok && !validEmail(email) {
-		b.issue("email", "Invalid email address")
-	}
+	email := b.email("email")
 	callbackURL, _ := b.str("callbackURL", false)
 	if e := b.err(); e != nil {
 		return e

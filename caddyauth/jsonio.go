@@ -320,6 +320,17 @@ func (b *body) optBool(name string) (val, present bool) {
 	return bytes.HasPrefix(bytes.TrimSpace(raw), []byte("true")), true
 }
 
+// email reads a required email field, trimmed and lower-cased, and records
+// zod's "Invalid email address" issue when it is not one.
+func (b *body) email(name string) string {
+	raw, ok := b.str(name, true)
+	email := normalizeEmail(raw)
+	if ok && !validEmail(email) {
+		b.issue(name, "Invalid email address")
+	}
+	return email
+}
+
 // isNull reports whether a JSON field is present and null.
 func (b *body) isNull(name string) bool {
 	if b.form != nil {
