@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/jmoiron/sqlx"
@@ -84,11 +87,14 @@ func detectLayout(ctx context.Context, db *sqlx.DB, d *dialect) (layout, error) 
 // applying migrations, for deployments that manage the schema themselves.
 // With schema camel or snake it only checks that the database answers.
 func (s *Store) Detect(ctx context.Context) error {
-	if s.schema != "auto" {
-		return s.Ping(ctx)
-	}
 	s.detectMu.Lock()
 	defer s.detectMu.Unlock()
+	if s.schema != "auto" {
+		if err := s.Ping(ctx); err != nil {
+			return err
+		}
+		return s.detectTimeFormat(ctx, s.q.Load().layout)
+	}
 	return s.detectLocked(ctx)
 }
 
@@ -98,6 +104,31 @@ func (s *Store) detectLocked(ctx context.Context) error {
 		return wrap("detect column layout", err)
 	}
 	s.q.Store(buildQueries(l, s.dialect))
+	return s.detectTimeFormat(ctx, l)
+}
+
+// detectTimeFormat switches a SQLite store to integer-millisecond times
+// when table "user" declares its creation time an integer, as Drizzle's
+// SQLite schema for Better Auth does; Better Auth's own migrate and ours
+// declare text (ISO 8601), the dialect's default.
+func (s *Store) detectTimeFormat(ctx context.Context, l layout) error {
+	if s.dialect != sqliteDialect {
+		return nil
+	}
+	var declared string
+	err := s.db.QueryRowContext(ctx, `SELECT type FROM pragma_table_info('user') WHERE name = ?`,
+		strings.Trim(l.column("createdAt"), `"`)).Scan(&declared)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return wrap("detect time format", err)
+	}
+	if strings.EqualFold(strings.TrimSpace(declared), "integer") {
+		q := *s.q.Load()
+		q.timeArg = func(t time.Time) any { return normTime(t).UnixMilli() }
+		s.q.Store(&q)
+	}
 	return nil
 }
 

@@ -1,11 +1,18 @@
 package store
 
+import "time"
+
 // queries are the statements of one layout and dialect, built once when the
 // layout is known so that no call pays for string building. They are plain
 // parameterised statements, never named prepared ones: a PgBouncer in
 // transaction mode (Neon's pooled endpoint) cannot keep those.
 type queries struct {
 	layout layout
+	// timeArg is the value written to a time column: the dialect's, or
+	// integer milliseconds on a SQLite database whose time columns are
+	// integers (Drizzle's SQLite schema), so that Better Auth reads our
+	// rows as it reads its own.
+	timeArg func(time.Time) any
 
 	insertUser           string
 	insertAccount        string
@@ -56,7 +63,8 @@ const isCredential = `a.{userId} = ? AND a.{accountId} = a.{userId} AND a.{provi
 func buildQueries(l layout, d *dialect) *queries {
 	x := func(tmpl string) string { return expand(tmpl, l, d) }
 	return &queries{
-		layout: l,
+		layout:  l,
+		timeArg: d.timeArg,
 		insertUser: x(`INSERT INTO "user" ("id", "name", "email", {emailVerified}, "image", {createdAt}, {updatedAt})
 			VALUES (?, ?, ?, ?, ?, ?, ?)`),
 		insertAccount: x(`INSERT INTO "account" ("id", {accountId}, {providerId}, {userId}, "password", {createdAt}, {updatedAt})

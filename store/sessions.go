@@ -32,9 +32,9 @@ func (s *Store) CreateSession(ctx context.Context, ns NewSession, now time.Time)
 	if err != nil {
 		return Session{}, wrap(op, err)
 	}
-	t := s.dialect.timeArg(now)
+	t := q.timeArg(now)
 	_, err = s.db.ExecContext(ctx, q.insertSession, ss.ID, ss.Token, ss.UserID,
-		s.dialect.timeArg(ss.ExpiresAt), t, t, ip, ua)
+		q.timeArg(ss.ExpiresAt), t, t, ip, ua)
 	if err != nil {
 		return Session{}, wrap(op, err)
 	}
@@ -83,7 +83,7 @@ func (s *Store) ExtendSession(ctx context.Context, id string, expiresAt, now tim
 		return false, wrap(op, err)
 	}
 	res, err := s.db.ExecContext(ctx, q.extendSession,
-		s.dialect.timeArg(normTime(expiresAt)), s.dialect.timeArg(normTime(now)), id)
+		q.timeArg(normTime(expiresAt)), q.timeArg(normTime(now)), id)
 	if err != nil {
 		return false, wrap(op, err)
 	}

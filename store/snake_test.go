@@ -79,6 +79,21 @@ func TestMigrate_AdoptsDrizzleSnakeCaseSQLite(t *testing.T) {
 	if !u.EmailVerified {
 		t.Error("emailVerified 1 read as false")
 	}
+	// What we write there must be what Drizzle writes: integer milliseconds,
+	// or a Better Auth server sharing the file misreads our rows.
+	at := mustParse(t, "2031-05-06T07:08:09.123Z")
+	nu, err := st.CreateUserWithPassword(testCtx(t), NewUser{Name: "N", Email: "n@example.com", PasswordHash: "s:k"}, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kind string
+	var ms int64
+	if err := st.db.QueryRowContext(testCtx(t), "SELECT typeof(created_at), created_at FROM `user` WHERE id = ?", nu.ID).Scan(&kind, &ms); err != nil {
+		t.Fatal(err)
+	}
+	if kind != "integer" || ms != at.UnixMilli() {
+		t.Errorf("created_at written as %s %d, want integer %d", kind, ms, at.UnixMilli())
+	}
 	exerciseCRUD(t, st)
 }
 

@@ -36,7 +36,7 @@ func (s *Store) CreateUserWithPassword(ctx context.Context, nu NewUser, now time
 	if err != nil {
 		return User{}, wrap("create user", err)
 	}
-	t := s.dialect.timeArg(now)
+	t := q.timeArg(now)
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, q.insertUser, u.ID, u.Name, u.Email, u.EmailVerified, u.Image, t, t)
 		if err != nil {
@@ -156,7 +156,7 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, u UserUpdate, now
 	}
 	var out User
 	err = s.db.QueryRowxContext(ctx, q.updateUser, u.Name, u.Image != nil, image,
-		s.dialect.timeArg(normTime(now)), userID).Scan(userDest(&out)...)
+		q.timeArg(normTime(now)), userID).Scan(userDest(&out)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -175,7 +175,7 @@ func (s *Store) MarkEmailVerified(ctx context.Context, userID string, now time.T
 		return User{}, wrap(op, err)
 	}
 	var out User
-	err = s.db.QueryRowxContext(ctx, q.markEmailVerified, true, s.dialect.timeArg(normTime(now)), userID).
+	err = s.db.QueryRowxContext(ctx, q.markEmailVerified, true, q.timeArg(normTime(now)), userID).
 		Scan(userDest(&out)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
@@ -224,7 +224,7 @@ func (s *Store) setPassword(ctx context.Context, tx *sqlx.Tx, q *queries, userID
 	if n == 0 {
 		return ErrNotFound
 	}
-	t := s.dialect.timeArg(normTime(now))
+	t := q.timeArg(normTime(now))
 	res, err := tx.ExecContext(ctx, q.updatePassword, hash, t, userID)
 	if err != nil {
 		return err

@@ -20,9 +20,9 @@ func (s *Store) CreateVerification(ctx context.Context, identifier, value string
 	if err != nil {
 		return wrap(op, err)
 	}
-	t := s.dialect.timeArg(normTime(now))
+	t := q.timeArg(normTime(now))
 	_, err = s.db.ExecContext(ctx, q.insertVerification, NewID(), identifier, value,
-		s.dialect.timeArg(normTime(expiresAt)), t, t)
+		q.timeArg(normTime(expiresAt)), t, t)
 	if err != nil {
 		return wrap(op, err)
 	}
