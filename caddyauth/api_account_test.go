@@ -57,6 +57,22 @@ func (mb *mailbox) last(t *testing.T, addr string) emailMessage {
 	return emailMessage{}
 }
 
+// nth waits briefly for the n-th message (0-based) to arrive.
+func (mb *mailbox) nth(t *testing.T, n int) emailMessage {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		mb.mu.Lock()
+		if len(mb.msgs) > n {
+			m := mb.msgs[n]
+			mb.mu.Unlock()
+			return m
+		}
+		mb.mu.Unlock()
+	}
+	t.Fatalf("no email #%d", n)
+	return emailMessage{}
+}
+
 func (mb *mailbox) count() int {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()

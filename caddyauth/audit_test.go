@@ -3,14 +3,10 @@ package caddyauth
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -108,42 +104,6 @@ func (a *auditLog) wantNone(what string) {
 	}
 }
 
-// auditMailbox is an email webhook that keeps the messages.
-type auditMailbox struct {
-	mu   sync.Mutex
-	msgs []emailMessage
-}
-
-func newAuditMailbox(t *testing.T) (*auditMailbox, string) {
-	mb := &auditMailbox{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		var m emailMessage
-		_ = json.Unmarshal(body, &m)
-		mb.mu.Lock()
-		mb.msgs = append(mb.msgs, m)
-		mb.mu.Unlock()
-	}))
-	t.Cleanup(srv.Close)
-	return mb, srv.URL
-}
-
-// wait returns the n-th message (0-based).
-func (mb *auditMailbox) wait(t *testing.T, n int) emailMessage {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		mb.mu.Lock()
-		if len(mb.msgs) > n {
-			m := mb.msgs[n]
-			mb.mu.Unlock()
-			return m
-		}
-		mb.mu.Unlock()
-	}
-	t.Fatalf("no email #%d", n)
-	return emailMessage{}
-}
-
 // auditFlow sends requests as one browser would and remembers every
 // secret it sees, to look for them in the log afterwards.
 type auditFlow struct {
@@ -212,7 +172,8 @@ func (f *auditFlow) sessionID(cookie string) string {
 
 func TestAudit_OneEntryPerEventAndNothingSecret(t *testing.T) {
 	dsn := testsupport.SQLiteDSN(t)
-	mail, hook := newAuditMailbox(t)
+	mail := newMailbox(t)
+	hook := mail.URL
 	tg := newTestGate(t, dsn, "delete_user\nemail_webhook "+hook)
 	log := captureAudit(t, tg.g)
 	f := &auditFlow{t: t, tg: tg, secrets: map[string]string{}}
@@ -261,7 +222,7 @@ func TestAudit_OneEntryPerEventAndNothingSecret(t *testing.T) {
 	// Email verification.
 	f.call("POST", "/auth/send-verification-email", c2, `{"email":"alice@example.com"}`, 200)
 	log.want(eventVerificationEmailSent, "", uid, s2)
-	verify := mail.wait(t, 0)
+	verify := mail.nth(t, 0)
 	f.secret("verification token", verify.Token)
 	f.secret("verification link", verify.URL)
 	f.call("GET", "/auth/verify-email?token="+url.QueryEscape(verify.Token), "", "", 200)
@@ -293,7 +254,7 @@ func TestAudit_OneEntryPerEventAndNothingSecret(t *testing.T) {
 	log.want(eventPasswordResetRequest, "", uid, "")
 	f.call("POST", "/auth/request-password-reset", "", `{"email":"nobody@example.com","redirectTo":"/reset"}`, 200)
 	log.want(eventPasswordResetRequest, reasonUnknownEmail, "", "")
-	resetMail := mail.wait(t, 1)
+	resetMail := mail.nth(t, 1)
 	f.secret("reset token", resetMail.Token)
 	f.secret("reset link", resetMail.URL)
 	f.call("POST", "/auth/reset-password", "", `{"token":"NoSuchToken0123456789abc","newPassword":"`+reset+`"}`, 400)
