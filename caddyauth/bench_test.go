@@ -25,8 +25,16 @@ func BenchmarkGate_CachedSession(b *testing.B) { benchmarkGate(b, "") }
 
 func BenchmarkGate_Uncached(b *testing.B) { benchmarkGate(b, "session_cache 0") }
 
-func benchmarkGate(b *testing.B, extra string) {
-	g := newBenchGate(b, "database "+testsupport.SQLiteDSN(b)+"\nsecret "+testSecret+"\n"+extra)
+// BenchmarkGate_UncachedPostgres is the uncached lookup on PostgreSQL: one
+// round trip per request, the cost authbench's session_cache 0 legs show.
+func BenchmarkGate_UncachedPostgres(b *testing.B) {
+	benchmarkGateOn(b, testsupport.PostgresDSN(b), "session_cache 0")
+}
+
+func benchmarkGate(b *testing.B, extra string) { benchmarkGateOn(b, testsupport.SQLiteDSN(b), extra) }
+
+func benchmarkGateOn(b *testing.B, dsn, extra string) {
+	g := newBenchGate(b, "database "+dsn+"\nsecret "+testSecret+"\n"+extra)
 	cookie := benchSignUp(b, g)
 
 	// One request, reused: Caddy's own per-request work (the replacer, the
