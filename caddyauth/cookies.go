@@ -97,9 +97,15 @@ func cookieMAC(key []byte, value string) [sha256.Size]byte {
 // applies to every cookie value: bytes other than A-Z a-z 0-9 - _ . ! ~ * ' ( )
 // become %XX (upper-case hex) of their UTF-8 encoding.
 func encodeCookieValue(s string) string {
+	return percentEncode(s, func(c byte) bool { return !uriUnreserved(c) })
+}
+
+// percentEncode writes every byte for which escape is true as %XX
+// (upper-case hex), and returns s itself when nothing needs escaping.
+func percentEncode(s string, escape func(byte) bool) string {
 	n := 0
 	for i := 0; i < len(s); i++ {
-		if !uriUnreserved(s[i]) {
+		if escape(s[i]) {
 			n++
 		}
 	}
@@ -110,7 +116,7 @@ func encodeCookieValue(s string) string {
 	b.Grow(len(s) + 2*n)
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if uriUnreserved(c) {
+		if !escape(c) {
 			b.WriteByte(c)
 			continue
 		}

@@ -2,7 +2,6 @@ package caddyauth
 
 import (
 	"net/http"
-	"strings"
 )
 
 // identityHeaderValue makes v safe to forward in a request header: every
@@ -12,28 +11,7 @@ import (
 // percent-decoder) whatever it contains; plain ASCII without '%', the usual
 // case, comes back as it is, without allocating.
 func identityHeaderValue(v string) string {
-	n := 0
-	for i := 0; i < len(v); i++ {
-		if headerByteNeedsEscape(v[i]) {
-			n++
-		}
-	}
-	if n == 0 {
-		return v
-	}
-	var b strings.Builder
-	b.Grow(len(v) + 2*n)
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if !headerByteNeedsEscape(c) {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(percentHexDigits[c>>4])
-		b.WriteByte(percentHexDigits[c&0xf])
-	}
-	return b.String()
+	return percentEncode(v, headerByteNeedsEscape)
 }
 
 func headerByteNeedsEscape(c byte) bool {
