@@ -2,6 +2,7 @@ package caddyauth
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -42,34 +43,39 @@ func newMailbox(t *testing.T) *mailbox {
 // last waits briefly (sends may be asynchronous) for a message to addr.
 func (mb *mailbox) last(t *testing.T, addr string) emailMessage {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		mb.mu.Lock()
-		for i := len(mb.msgs) - 1; i >= 0; i-- {
-			if mb.msgs[i].To == addr {
-				m := mb.msgs[i]
-				mb.mu.Unlock()
-				return m
+	return mb.await(t, "no email to "+addr, func(msgs []emailMessage) (emailMessage, bool) {
+		for i := len(msgs) - 1; i >= 0; i-- {
+			if msgs[i].To == addr {
+				return msgs[i], true
 			}
 		}
-		mb.mu.Unlock()
-	}
-	t.Fatalf("no email to %s", addr)
-	return emailMessage{}
+		return emailMessage{}, false
+	})
 }
 
 // nth waits briefly for the n-th message (0-based) to arrive.
 func (mb *mailbox) nth(t *testing.T, n int) emailMessage {
 	t.Helper()
+	return mb.await(t, fmt.Sprintf("no email #%d", n), func(msgs []emailMessage) (emailMessage, bool) {
+		if len(msgs) > n {
+			return msgs[n], true
+		}
+		return emailMessage{}, false
+	})
+}
+
+// await polls the received messages until pick finds one, for up to 10 s.
+func (mb *mailbox) await(t *testing.T, failure string, pick func([]emailMessage) (emailMessage, bool)) emailMessage {
+	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		mb.mu.Lock()
-		if len(mb.msgs) > n {
-			m := mb.msgs[n]
-			mb.mu.Unlock()
+		m, ok := pick(mb.msgs)
+		mb.mu.Unlock()
+		if ok {
 			return m
 		}
-		mb.mu.Unlock()
 	}
-	t.Fatalf("no email #%d", n)
+	t.Fatal(failure)
 	return emailMessage{}
 }
 
