@@ -207,10 +207,7 @@ func findGates(cfg []byte) ([]foundGate, error) {
 	repl := caddy.NewReplacer()
 	for i := range found {
 		g := &found[i]
-		g.dsn = strings.TrimSpace(repl.ReplaceAll(g.settings.Database, ""))
-		if g.dsn == "" {
-			g.dsn = defaultDatabaseDSN()
-		}
+		g.dsn = resolveDatabaseDSN(repl, g.settings.Database)
 	}
 	return found, nil
 }

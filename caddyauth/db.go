@@ -144,6 +144,16 @@ func isPostgresDSN(dsn string) bool {
 	return scheme == "postgres" || scheme == "postgresql"
 }
 
+// resolveDatabaseDSN expands runtime placeholders in a configured database
+// value; one that expands to empty (an unset {env.VAR}) means the default
+// (SPEC §1). The handler and the admin commands must agree on this.
+func resolveDatabaseDSN(repl *caddy.Replacer, configured string) string {
+	if dsn := strings.TrimSpace(repl.ReplaceAll(configured, "")); dsn != "" {
+		return dsn
+	}
+	return defaultDatabaseDSN()
+}
+
 // defaultDatabaseDSN is the zero-setup SQLite file in Caddy's data directory.
 func defaultDatabaseDSN() string {
 	return "sqlite://" + filepath.Join(caddy.AppDataDir(), "auth_gate", "auth.db")

@@ -262,10 +262,7 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	dsn := strings.TrimSpace(repl.ReplaceAll(g.Database, ""))
-	if dsn == "" {
-		dsn = defaultDatabaseDSN()
-	}
+	dsn := resolveDatabaseDSN(repl, g.Database)
 	notify := strings.TrimSpace(repl.ReplaceAll(g.NotifyDatabase, ""))
 	handle, key, err := acquireDB(dsn, notify, g.Schema, g.Migrate != "off", g.cfg.cacheTTL > 0, g.logger)
 	if err != nil {
