@@ -2,10 +2,10 @@ package caddyauth
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -29,6 +29,35 @@ func BenchmarkGate_Uncached(b *testing.B) { benchmarkGate(b, "session_cache 0") 
 // round trip per request, the cost authbench's session_cache 0 legs show.
 func BenchmarkGate_UncachedPostgres(b *testing.B) {
 	benchmarkGateOn(b, testsupport.PostgresDSN(b), "session_cache 0")
+}
+
+// BenchmarkGate_UncachedPostgresParallel is the uncached lookup on
+// PostgreSQL under concurrent load from many sessions, as a busy gate sees
+// it: lookups that arrive together share a query (see store's
+// lookupBatcher). Run it with -cpu to vary the goroutines (×16 each).
+func BenchmarkGate_UncachedPostgresParallel(b *testing.B) {
+	g := newBenchGate(b, "database "+testsupport.PostgresDSN(b)+"\nsecret "+testSecret+"\nsession_cache 0\nrate_limit off")
+	cookies := []string{benchSignUp(b, g)}
+	for len(cookies) < 64 {
+		cookies = append(cookies, benchSignIn(b, g))
+	}
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	var worker atomic.Int64
+	b.SetParallelism(16)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := httptest.NewRequest("GET", "/dashboard", nil)
+		r.Header.Set("Cookie", cookies[int(worker.Add(1))%len(cookies)])
+		r = r.WithContext(benchContext(r.Context()))
+		w := &discardResponse{header: http.Header{}}
+		for pb.Next() {
+			if err := g.ServeHTTP(w, r, next); err != nil || w.status != 0 {
+				b.Errorf("status %d, err %v", w.status, err)
+				return
+			}
+		}
+	})
 }
 
 func benchmarkGate(b *testing.B, extra string) { benchmarkGateOn(b, testsupport.SQLiteDSN(b), extra) }
@@ -115,8 +144,12 @@ func benchSignUp(b *testing.B, g *Gate) string {
 	if err := g.ServeHTTP(w, r, nil); err != nil || w.Code != 200 {
 		b.Fatalf("sign-up: %d %s %v", w.Code, w.Body, err)
 	}
-	var body struct{ Token string }
-	_ = json.Unmarshal(w.Body.Bytes(), &body)
+	return sessionCookieOf(b, w)
+}
+
+// sessionCookieOf is the Cookie header value of the session w set.
+func sessionCookieOf(b *testing.B, w *httptest.ResponseRecorder) string {
+	b.Helper()
 	for _, sc := range w.Header().Values("Set-Cookie") {
 		if strings.HasPrefix(sc, "better-auth.session_token=") {
 			return strings.SplitN(sc, ";", 2)[0]
@@ -124,6 +157,21 @@ func benchSignUp(b *testing.B, g *Gate) string {
 	}
 	b.Fatal("no session cookie")
 	return ""
+}
+
+// benchSignIn signs benchSignUp's user in again and returns the new
+// session's cookie.
+func benchSignIn(b *testing.B, g *Gate) string {
+	b.Helper()
+	r := httptest.NewRequest("POST", "/auth/sign-in/email",
+		strings.NewReader(`{"email":"bench@example.com","password":"password123"}`))
+	r.Header.Set("Content-Type", "application/json")
+	r = r.WithContext(benchContext(r.Context()))
+	w := httptest.NewRecorder()
+	if err := g.ServeHTTP(w, r, nil); err != nil || w.Code != 200 {
+		b.Fatalf("sign-in: %d %s %v", w.Code, w.Body, err)
+	}
+	return sessionCookieOf(b, w)
 }
 
 // benchContext is what Caddy's server puts in a request's context.

@@ -47,6 +47,8 @@ type Store struct {
 	// Detect (or Migrate) ran, unless the layout was given explicitly.
 	q        atomic.Pointer[queries]
 	detectMu sync.Mutex
+
+	batcher lookupBatcher // PostgreSQL session lookups
 }
 
 // Open parses dsn and prepares a pool without connecting: `caddy validate`

@@ -20,6 +20,7 @@ type queries struct {
 	credentialByEmail    string
 	insertSession        string
 	sessionByToken       string
+	sessionsByTokens     string // PostgreSQL only: see lookupBatcher
 	deleteSessionByToken string
 	extendSession        string
 
@@ -62,7 +63,7 @@ const isCredential = `a.{userId} = ? AND a.{accountId} = a.{userId} AND a.{provi
 
 func buildQueries(l layout, d *dialect) *queries {
 	x := func(tmpl string) string { return expand(tmpl, l, d) }
-	return &queries{
+	q := &queries{
 		layout:  l,
 		timeArg: d.timeArg,
 		insertUser: x(`INSERT INTO "user" ("id", "name", "email", {emailVerified}, "image", {createdAt}, {updatedAt})
@@ -121,4 +122,10 @@ func buildQueries(l layout, d *dialect) *queries {
 		consumeVerification:        x(`DELETE FROM "verification" WHERE "identifier" = ? RETURNING "value", {expiresAt}, {createdAt}`),
 		deleteExpiredVerifications: x(`DELETE FROM "verification" WHERE ` + d.cmpTime(`{expiresAt}`) + ` <= ?`),
 	}
+	if d == postgresDialect {
+		q.sessionsByTokens = x(`SELECT ` + sessionColumns + `, ` + userColumns + `
+			FROM "session" s JOIN "user" u ON u."id" = s.{userId}
+			WHERE s."token" = ANY(?)`)
+	}
+	return q
 }

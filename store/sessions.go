@@ -50,6 +50,9 @@ func (s *Store) SessionByToken(ctx context.Context, token string) (Session, User
 	if err != nil {
 		return Session{}, User{}, wrap(op, err)
 	}
+	if q.sessionsByTokens != "" {
+		return s.sessionByTokenBatched(ctx, q, token)
+	}
 	var ss Session
 	var u User
 	err = s.db.QueryRowxContext(ctx, q.sessionByToken, token).Scan(append(sessionDest(&ss), userDest(&u)...)...)

@@ -1,0 +1,210 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/lib/pq"
+)
+
+// Session lookups on PostgreSQL are coalesced: while maxLookupBatches
+// lookups are running, the ones that arrive queue, and the next query
+// answers up to maxLookupBatch of them at once with token = ANY($1).
+//
+// Why: on the unnamed statement every lookup is parsed and planned again
+// (no named prepared statements: poolers in transaction mode cannot keep
+// them), and planning the session⋈user join costs PostgreSQL several times
+// what executing it does. One query for many tokens pays that once, and one
+// round trip instead of many. With few lookups in flight nothing queues and
+// a lookup runs at once on its caller's goroutine, so an idle gate pays no
+// latency for this.
+//
+// Every queued lookup is answered by a query that starts after it was
+// queued, never by one already running, so a lookup sees every revocation
+// committed before it began, exactly as a query of its own would.
+const (
+	maxLookupBatches = 4
+	maxLookupBatch   = 64
+	// batchTimeout bounds a query that answers several callers: it runs on
+	// none of their contexts (one caller leaving must not fail the others),
+	// and each caller stops waiting when its own context ends.
+	batchTimeout = 15 * time.Second
+)
+
+// lookup is one queued SessionByToken call.
+type lookup struct {
+	ctx   context.Context
+	token string
+	done  chan struct{} // closed when sess, user and err are set
+	sess  Session
+	user  User
+	err   error
+}
+
+// lookupBatcher coalesces concurrent session lookups; its zero value is
+// ready.
+type lookupBatcher struct {
+	mu      sync.Mutex
+	running int       // queries in flight
+	pending []*lookup // queued, oldest first
+
+	// queries counts the queries run, for tests.
+	queries int
+}
+
+// sessionByTokenBatched is SessionByToken on PostgreSQL.
+func (s *Store) sessionByTokenBatched(ctx context.Context, q *queries, token string) (Session, User, error) {
+	b := &s.batcher
+	b.mu.Lock()
+	if b.running < maxLookupBatches {
+		// Run it here and now, on the caller's context.
+		b.running++
+		b.queries++
+		b.mu.Unlock()
+		l := &lookup{ctx: ctx, token: token}
+		s.runLookups(ctx, q, []*lookup{l})
+		s.drainLookups(q)
+		return l.sess, l.user, l.err
+	}
+	l := &lookup{ctx: ctx, token: token, done: make(chan struct{})}
+	b.pending = append(b.pending, l)
+	b.mu.Unlock()
+	select {
+	case <-l.done:
+		return l.sess, l.user, l.err
+	case <-ctx.Done():
+		return Session{}, User{}, wrap("load session by token", ctx.Err())
+	}
+}
+
+// drainLookups is called by a query that has finished: it hands its slot
+// to the queued lookups, on a goroutine of their own, or gives it back.
+func (s *Store) drainLookups(q *queries) {
+	b := &s.batcher
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.pending) == 0 {
+		b.running--
+		return
+	}
+	go func() {
+		for {
+			batch := b.take()
+			if batch == nil {
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+			s.runLookups(ctx, q, batch)
+			cancel()
+			for _, l := range batch {
+				close(l.done)
+			}
+		}
+	}()
+}
+
+// take removes up to maxLookupBatch queued lookups whose callers still
+// wait, or gives the slot back and returns nil when none is left.
+func (b *lookupBatcher) take() []*lookup {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var batch []*lookup
+	n := 0
+	for n < len(b.pending) && len(batch) < maxLookupBatch {
+		l := b.pending[n]
+		n++
+		if l.ctx.Err() != nil {
+			close(l.done) // its caller has gone; nobody reads the answer
+			continue
+		}
+		batch = append(batch, l)
+	}
+	// Shift rather than reslice, so that the array does not grow without
+	// bound under steady load.
+	rest := copy(b.pending, b.pending[n:])
+	clear(b.pending[rest:])
+	b.pending = b.pending[:rest]
+	if len(batch) == 0 {
+		b.running--
+		return nil
+	}
+	b.queries++
+	return batch
+}
+
+// runLookups answers every lookup of batch with one query.
+func (s *Store) runLookups(ctx context.Context, q *queries, batch []*lookup) {
+	const op = "load session by token"
+	// A token PostgreSQL cannot hold as text would fail the whole query,
+	// and with it the other callers': it cannot match a row anyway.
+	tokens := make([]string, 0, len(batch))
+	for _, l := range batch {
+		if !storable(l.token) {
+			l.err = wrap(op, ErrNotFound)
+			continue
+		}
+		if !containsString(tokens, l.token) { // the same session from several requests
+			tokens = append(tokens, l.token)
+		}
+	}
+	if len(tokens) == 0 {
+		return
+	}
+	found, err := s.sessionsByTokens(ctx, q, tokens)
+	for _, l := range batch {
+		switch {
+		case l.err != nil:
+		case err != nil:
+			l.err = wrap(op, err)
+		default:
+			r, ok := found[l.token]
+			if !ok {
+				l.err = wrap(op, ErrNotFound)
+				continue
+			}
+			l.sess, l.user = r.sess, r.user
+		}
+	}
+}
+
+type sessionUser struct {
+	sess Session
+	user User
+}
+
+// sessionsByTokens runs one query for tokens and returns the rows found,
+// keyed by token.
+func (s *Store) sessionsByTokens(ctx context.Context, q *queries, tokens []string) (map[string]sessionUser, error) {
+	rows, err := s.db.QueryContext(ctx, q.sessionsByTokens, pq.StringArray(tokens))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	found := make(map[string]sessionUser, len(tokens))
+	for rows.Next() {
+		var r sessionUser
+		if err := rows.Scan(append(sessionDest(&r.sess), userDest(&r.user)...)...); err != nil {
+			return nil, err
+		}
+		found[r.sess.Token] = r
+	}
+	return found, rows.Err()
+}
+
+// storable reports whether PostgreSQL can compare s as text: valid UTF-8
+// without NUL.
+func storable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+func containsString(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
