@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/scrypt"
@@ -38,13 +39,30 @@ const (
 
 // ---------------------------------------------------------------- probes
 
-func gateProbe(v *variant) *probe {
+func gateProbe(base, cookie string) *probe {
 	h := http.Header{}
-	if v.cookie != "" {
-		h.Set("Cookie", v.cookie)
+	if cookie != "" {
+		h.Set("Cookie", cookie)
 	}
-	return &probe{method: http.MethodGet, url: v.base + "/app", header: h,
+	return &probe{method: http.MethodGet, url: base + "/app", header: h,
 		ok: func(status int, _ http.Header, _ []byte) bool { return status == http.StatusOK }}
+}
+
+// gateSender sends v's gated request with each of its sessions in turn, so
+// that concurrent requests carry different sessions, as a busy site's do:
+// one session for all would let the store answer them all with one row.
+func gateSender(v *variant) sendFunc {
+	if len(v.cookies) == 0 {
+		return httpSender(v.client, gateProbe(v.base, ""), gateTimeout)
+	}
+	probes := make([]*probe, len(v.cookies))
+	for i, c := range v.cookies {
+		probes[i] = gateProbe(v.base, c)
+	}
+	var next atomic.Uint64
+	return func(ctx context.Context) (outcome, int) {
+		return send(ctx, v.client, probes[next.Add(1)%uint64(len(probes))], gateTimeout)
+	}
 }
 
 func signInProbe(base, email string) *probe {
@@ -80,10 +98,22 @@ func benchEmail(local string) string { return local + "-" + runTag + "@authbench
 // signUp creates a user through the API at base and returns the Cookie
 // header value of its session.
 func signUp(ctx context.Context, c *http.Client, base, name, email string) (string, error) {
+	return postForSession(ctx, c, base, "/auth/sign-up/email",
+		map[string]string{"name": name, "email": email, "password": benchPassword})
+}
+
+// signIn signs in a user of signUp and returns the new session's Cookie
+// header value.
+func signIn(ctx context.Context, c *http.Client, base, email string) (string, error) {
+	return postForSession(ctx, c, base, "/auth/sign-in/email",
+		map[string]string{"email": email, "password": benchPassword})
+}
+
+func postForSession(ctx context.Context, c *http.Client, base, path string, fields map[string]string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	body, _ := json.Marshal(map[string]string{"name": name, "email": email, "password": benchPassword})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/auth/sign-up/email", bytes.NewReader(body))
+	body, _ := json.Marshal(fields)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}
@@ -91,19 +121,19 @@ func signUp(ctx context.Context, c *http.Client, base, name, email string) (stri
 	req.Header.Set("Origin", base)
 	resp, err := c.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("sign-up at %s: %w", base, err)
+		return "", fmt.Errorf("%s at %s: %w", path, base, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("sign-up at %s: %d %s", base, resp.StatusCode, b)
+		return "", fmt.Errorf("%s at %s: %d %s", path, base, resp.StatusCode, b)
 	}
 	for _, ck := range resp.Cookies() {
 		if ck.Name == "better-auth.session_token" {
 			return ck.Name + "=" + ck.Value, nil
 		}
 	}
-	return "", fmt.Errorf("sign-up at %s: no better-auth.session_token cookie", base)
+	return "", fmt.Errorf("%s at %s: no better-auth.session_token cookie", path, base)
 }
 
 // ---------------------------------------------------------------- gate leg
@@ -156,7 +186,7 @@ func (b *bench) gateLeg(ctx context.Context) error {
 	warm := min(b.cfg.duration/2, 500*time.Millisecond)
 	logf("gate: warming up %d variants", len(b.variants))
 	for _, v := range b.variants {
-		closedLoop(ctx, slices.Max(concs), warm, httpSender(v.client, gateProbe(v), gateTimeout))
+		closedLoop(ctx, slices.Max(concs), warm, gateSender(v))
 	}
 	for round := range b.cfg.rounds {
 		for _, row := range byConc {
@@ -174,7 +204,7 @@ func (b *bench) gateLeg(ctx context.Context) error {
 
 func (b *bench) gateSlice(ctx context.Context, c *gateCell) {
 	caddy, db := startCPU(b.caddyCPU), startCPU(b.dbCPU)
-	res := closedLoop(ctx, c.conc, b.cfg.duration, httpSender(c.v.client, gateProbe(c.v), gateTimeout))
+	res := closedLoop(ctx, c.conc, b.cfg.duration, gateSender(c.v))
 	dc, okc := caddy.stop()
 	dd, okd := db.stop()
 	c.res.hist.merge(&res.hist)
@@ -205,7 +235,7 @@ func (b *bench) openLeg(ctx context.Context) error {
 	}
 	if best == 0 {
 		logf("open: calibrating on plain reverse_proxy")
-		res := closedLoop(ctx, slices.Max(b.cfg.concurrency), b.cfg.duration, httpSender(plain.client, gateProbe(plain), gateTimeout))
+		res := closedLoop(ctx, slices.Max(b.cfg.concurrency), b.cfg.duration, gateSender(plain))
 		best = float64(res.tally.ok) / res.elapsed.Seconds()
 	}
 	rate := best / 2
@@ -240,7 +270,7 @@ func (b *bench) openLeg(ctx context.Context) error {
 	// connections than the closed loops left open.
 	for _, v := range vs {
 		openLoop(ctx, rate, min(b.cfg.duration/2, 500*time.Millisecond), gateOutstanding, answerWithin,
-			httpSender(v.client, gateProbe(v), gateTimeout))
+			gateSender(v))
 	}
 	for round := range b.cfg.rounds {
 		for k := range vs {
@@ -249,7 +279,7 @@ func (b *bench) openLeg(ctx context.Context) error {
 			}
 			i := (k + round) % len(vs)
 			res := openLoop(ctx, rate, 2*b.cfg.duration, gateOutstanding, answerWithin,
-				httpSender(vs[i].client, gateProbe(vs[i]), gateTimeout))
+				gateSender(vs[i]))
 			results[i].merge(res)
 			p99s[i] = append(p99s[i], res.hist.quantile(0.99))
 		}

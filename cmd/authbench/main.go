@@ -9,7 +9,8 @@
 // with --caddy-url), starts it with one site per variant on free loopback
 // ports — plain reverse_proxy to an in-process upstream; auth_gate with its
 // session cache and with `session_cache 0`, each on a fresh PostgreSQL
-// database and on a temporary SQLite file — signs a user up and measures:
+// database and on a temporary SQLite file — signs a user up and in until it
+// has 64 sessions per variant, and measures:
 //
 //   - gate: closed-loop requests/s, p50/p99 and Caddy's CPU per request of
 //     every variant at each --concurrency, in short slices taken round-robin
@@ -45,6 +46,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -80,6 +82,10 @@ var allLegs = []string{"gate", "open", "signin"}
 const (
 	benchSecret   = "authbench-secret-authbench-secret-0123456789"
 	benchPassword = "authbench-password-123"
+	// gateSessions is how many sessions the gate leg's requests rotate
+	// through on each gated variant: at least the highest concurrency, so
+	// that requests in flight together carry different sessions.
+	gateSessions = 64
 )
 
 func parseFlags(args []string) (config, error) {
@@ -249,10 +255,12 @@ func main() {
 
 // variant is one site under load.
 type variant struct {
-	name   string // one of allVariants
-	base   string // http://127.0.0.1:port
-	cookie string // Cookie header of a signed-in user; "" for plain
-	client *http.Client
+	name string // one of allVariants
+	base string // http://127.0.0.1:port
+	// cookies are the Cookie headers of gateSessions sessions of one user
+	// (for plain reverse_proxy, another variant's: the same requests).
+	cookies []string
+	client  *http.Client
 }
 
 func (v *variant) gated() bool    { return v.name != varPlain }
@@ -334,13 +342,22 @@ func (b *bench) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	logf("signing in %d sessions on each gated variant", gateSessions)
+	var shared []string // the cookies plain reverse_proxy is sent
 	for _, v := range b.variants {
 		if !v.gated() {
 			continue
 		}
-		if v.cookie, err = signUp(ctx, v.client, v.base, "Gate "+v.name, benchEmail("gate-"+v.name)); err != nil {
+		if err := b.signInSessions(ctx, v); err != nil {
 			return fmt.Errorf("%s: %w", v.name, err)
 		}
+		if shared == nil {
+			shared = v.cookies
+		}
+	}
+	// Plain reverse_proxy gets the same requests, cookies included.
+	if v := b.variant(varPlain); v != nil {
+		v.cookies = shared
 	}
 	if b.cfg.peer != "" && b.cfg.runs("signin") {
 		if err := b.startPeer(ctx); err != nil {
@@ -348,6 +365,31 @@ func (b *bench) setup(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// signInSessions signs a user up on v and in again until it has
+// gateSessions sessions, two sign-ins at a time (each is an scrypt).
+func (b *bench) signInSessions(ctx context.Context, v *variant) error {
+	email := benchEmail("gate-" + v.name)
+	first, err := signUp(ctx, v.client, v.base, "Gate "+v.name, email)
+	if err != nil {
+		return err
+	}
+	v.cookies = make([]string, gateSessions)
+	v.cookies[0] = first
+	errs := make([]error, gateSessions)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 2)
+	for i := 1; i < gateSessions; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			v.cookies[i], errs[i] = signIn(ctx, v.client, v.base, email)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (b *bench) startOwnCaddy(ctx context.Context) error {
