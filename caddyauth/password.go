@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/crypto/scrypt"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -86,11 +85,7 @@ func parsePasswordHash(stored string) (salt string, key []byte, err error) {
 // derivePasswordKey runs scrypt over the NFKC form of pw. The salt is used
 // as the ASCII bytes of its string form, as Better Auth does, not hex-decoded.
 func derivePasswordKey(pw, salt string) ([]byte, error) {
-	key, err := scrypt.Key([]byte(norm.NFKC.String(pw)), []byte(salt), scryptN, scryptR, scryptP, scryptKeyLen)
-	if err != nil {
-		return nil, fmt.Errorf("scrypt: %w", err)
-	}
-	return key, nil
+	return scryptKey([]byte(norm.NFKC.String(pw)), []byte(salt)), nil
 }
 
 // passwordLength counts pw in UTF-16 code units, as JavaScript's
