@@ -367,6 +367,7 @@ func (b *bench) signInLeg(ctx context.Context) error {
 	leg.ScryptRunsMs = msList(runs)
 	leg.ScryptMs = ms(median(runs))
 	leg.LimitPerS = float64(leg.CPUs) / median(runs).Seconds()
+	leg.StartLimitPerS = leg.LimitPerS
 	b.rep.SignIn = leg
 	logf("signin: scrypt %.1f ms (median of %d) → hash-bound limit %.1f sign-ins/s on %d CPUs",
 		leg.ScryptMs, len(runs), leg.LimitPerS, leg.CPUs)
@@ -376,6 +377,7 @@ func (b *bench) signInLeg(ctx context.Context) error {
 			leg.LaterScryptRunsMs = msList(later)
 			leg.LaterScryptMs = ms(median(later))
 		}
+		leg.rebase()
 	}()
 	settleAndSample := func(maxWait time.Duration) {
 		quiet(maxWait)
@@ -414,7 +416,7 @@ func (b *bench) signInLeg(ctx context.Context) error {
 
 	// 2. Latency at 50 % of the limit, open loop.
 	half := make([]openResult, len(servers))
-	halfRate := leg.LimitPerS / 2
+	halfRate := leg.StartLimitPerS / 2
 	for round := range signInRounds {
 		for k := range servers {
 			i := (k + round) % len(servers)
@@ -434,7 +436,7 @@ func (b *bench) signInLeg(ctx context.Context) error {
 
 	// 3. Overload at 125 % of the limit, once per server: a longer slice,
 	// then time for the server to work off what is left.
-	overRate := leg.LimitPerS * 1.25
+	overRate := leg.StartLimitPerS * 1.25
 	for _, s := range servers {
 		settleAndSample(15 * time.Second)
 		if err := ctx.Err(); err != nil {

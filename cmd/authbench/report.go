@@ -95,7 +95,14 @@ type signInLegReport struct {
 	CPUs         int       `json:"cpus"`
 	ScryptMs     float64   `json:"scrypt_ms"`
 	ScryptRunsMs []float64 `json:"scrypt_runs_ms"`
-	LimitPerS    float64   `json:"hash_bound_limit_per_s"`
+	// LimitPerS, which every ratio to the limit uses, is CPUs ÷ the median
+	// of every run of the leg: those before it and those between its
+	// slices, so that a machine whose speed wanders (a shared VM) is judged
+	// by its speed during the leg, not in one moment. StartLimitPerS, from
+	// the runs before the leg, set the open-loop rates, which must be
+	// known before the first slice.
+	LimitPerS      float64 `json:"hash_bound_limit_per_s"`
+	StartLimitPerS float64 `json:"start_limit_per_s"`
 	// Runs taken before each later sign-in slice: when their median
 	// strays from ScryptMs, the machine's speed changed during the leg
 	// and the ratios to the limit are inconclusive.
@@ -370,10 +377,10 @@ func checkTargets(r *report) []targetCheck {
 			add("sign-in ≥ 0.9 × hash-bound limit (concurrency 10)", fmt.Sprintf("%.2f ×", c.RatioToLimit), c.RatioToLimit >= 0.9)
 		}
 		if h := ours.Half; h != nil {
-			add("sign-in p95 ≤ 200 ms at 50 % of the limit", fmt.Sprintf("%.0f ms", h.P95Ms), h.P95Ms <= 200 && h.Errors == 0)
+			add("sign-in p95 ≤ 200 ms at 50 % of the limit", fmt.Sprintf("%.0f ms (rate %.2f × the limit)", h.P95Ms, h.RateRatio), h.P95Ms <= 200 && h.Errors == 0)
 		}
 		if o := ours.Over; o != nil {
-			add("at 125 % of the limit every request answered within 2 s", fmt.Sprintf("%.1f %%", 100*o.AnsweredShare), o.AnsweredShare >= 1)
+			add("at 125 % of the limit every request answered within 2 s", fmt.Sprintf("%.1f %% (rate %.2f × the limit)", 100*o.AnsweredShare, o.RateRatio), o.AnsweredShare >= 1)
 			add("at 125 % of the limit goodput ≥ 0.75 × the limit", fmt.Sprintf("%.2f ×", o.GoodputRatio), o.GoodputRatio >= 0.75)
 		}
 		if len(s.Servers) > 1 {
@@ -519,8 +526,8 @@ func (r *report) writeMarkdown(out io.Writer) error {
 
 func writeSignIn(w io.Writer, s *signInLegReport) {
 	fmt.Fprintf(w, "### Sign-in and get-session\n\n")
-	fmt.Fprintf(w, "scrypt (N=16384, r=16, p=1, 64-byte key), in-process: median %.1f ms of %d runs (%s ms) → hash-bound limit %d CPUs ÷ %.1f ms = **%.1f sign-ins/s**.",
-		s.ScryptMs, len(s.ScryptRunsMs), joinFloats(s.ScryptRunsMs, 0), s.CPUs, s.ScryptMs, s.LimitPerS)
+	fmt.Fprintf(w, "scrypt (N=16384, r=16, p=1, 64-byte key), in-process, one at a time: median %.1f ms of %d runs before the leg (%s ms) → %d CPUs ÷ %.1f ms = %.1f sign-ins/s, which set the open-loop rates.",
+		s.ScryptMs, len(s.ScryptRunsMs), joinFloats(s.ScryptRunsMs, 0), s.CPUs, s.ScryptMs, s.StartLimitPerS)
 	if len(s.LaterScryptRunsMs) > 0 {
 		fmt.Fprintf(w, " Runs between the later slices: median %.1f ms of %d (%s ms)", s.LaterScryptMs, len(s.LaterScryptRunsMs), joinFloats(s.LaterScryptRunsMs, 0))
 		if limitDrifted(s) {
@@ -528,6 +535,8 @@ func writeSignIn(w io.Writer, s *signInLegReport) {
 		}
 		fmt.Fprint(w, ".")
 	}
+	fmt.Fprintf(w, " Hash-bound limit, from all %d runs: **%.1f sign-ins/s**; every ratio to the limit uses it.",
+		len(s.ScryptRunsMs)+len(s.LaterScryptRunsMs), s.LimitPerS)
 	fmt.Fprint(w, "\n\n")
 	header := "| | " + strings.Join(names(s.Servers), " | ") + " |"
 	align := "|---|" + strings.Repeat("--:|", len(s.Servers))
@@ -634,6 +643,26 @@ func writeSignIn(w io.Writer, s *signInLegReport) {
 	}), false)
 	row("… errors", gs(func(g *getSessionStat) (string, float64) { return strconv.FormatUint(g.Errors, 10), 0 }), false)
 	fmt.Fprintln(w)
+}
+
+// rebase computes every ratio to the limit from the runs of the whole leg.
+func (s *signInLegReport) rebase() {
+	all := append(slices.Clone(s.ScryptRunsMs), s.LaterScryptRunsMs...)
+	if len(all) == 0 {
+		return
+	}
+	s.LimitPerS = float64(s.CPUs) / (medianFloat(all) / 1e3)
+	for _, srv := range s.Servers {
+		if c := srv.Closed; c != nil {
+			c.RatioToLimit = c.PerS / s.LimitPerS
+		}
+		for _, o := range []*openSignIn{srv.Half, srv.Over} {
+			if o != nil {
+				o.RateRatio = o.RatePerS / s.LimitPerS
+				o.GoodputRatio = o.GoodputPerS / s.LimitPerS
+			}
+		}
+	}
 }
 
 // limitDrifted reports whether scrypt's time later in the leg strayed by
