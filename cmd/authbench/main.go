@@ -7,7 +7,8 @@
 //
 // It builds ./cmd/caddy (or takes --caddy-bin, or an already running Caddy
 // with --caddy-url), starts it with one site per variant on free loopback
-// ports — plain reverse_proxy to an in-process upstream; auth_gate with its
+// ports — plain reverse_proxy to an in-process upstream, and the same with
+// header_up adding five headers like the gate's identity headers; auth_gate with its
 // session cache and with `session_cache 0`, each on a fresh PostgreSQL
 // database and on a temporary SQLite file — signs a user up and in until it
 // has 64 sessions per variant, and measures:
@@ -69,13 +70,14 @@ type config struct {
 // The variants of the gate leg, in the order they are reported.
 const (
 	varPlain          = "plain"
+	varPlainHeaders   = "plain-headers"
 	varPGCached       = "pg-cached"
 	varPGUncached     = "pg-uncached"
 	varSQLiteCached   = "sqlite-cached"
 	varSQLiteUncached = "sqlite-uncached"
 )
 
-var allVariants = []string{varPlain, varPGCached, varPGUncached, varSQLiteCached, varSQLiteUncached}
+var allVariants = []string{varPlain, varPlainHeaders, varPGCached, varPGUncached, varSQLiteCached, varSQLiteUncached}
 
 var allLegs = []string{"gate", "open", "signin"}
 
@@ -263,7 +265,23 @@ type variant struct {
 	client  *http.Client
 }
 
-func (v *variant) gated() bool    { return v.name != varPlain }
+func (v *variant) gated() bool { return gatedVariant(v.name) }
+
+func gatedVariant(name string) bool { return name != varPlain && name != varPlainHeaders }
+
+// identityLikeHeaders are what the plain-headers variant adds with
+// header_up: the gate's five identity headers, with values as long as the
+// gate sends for the benchmark's users. Plain reverse_proxy with them
+// shows how much of the gate's cost is Caddy sending five more headers
+// upstream rather than the gate's own work.
+var identityLikeHeaders = [][2]string{
+	{"X-User-Id", "2Dcu7wt1hzjS2zqkYp1roXEmk38s8dzN"},
+	{"X-User-Email", "gate-pg-cached-0a1b2c3d@authbench.example"},
+	{"X-User-Name", "Gate pg-cached"},
+	{"X-User-Email-Verified", "false"},
+	{"X-Session-Id", "UgAcMso8IgwThrKG05jvM8QBKMzgvvBx"},
+}
+
 func (v *variant) postgres() bool { return strings.HasPrefix(v.name, "pg-") }
 
 // bench holds what a run started, so that cleanup can undo it.
@@ -356,8 +374,10 @@ func (b *bench) setup(ctx context.Context) error {
 		}
 	}
 	// Plain reverse_proxy gets the same requests, cookies included.
-	if v := b.variant(varPlain); v != nil {
-		v.cookies = shared
+	for _, v := range b.variants {
+		if !v.gated() {
+			v.cookies = shared
+		}
 	}
 	if b.cfg.peer != "" && b.cfg.runs("signin") {
 		if err := b.startPeer(ctx); err != nil {
@@ -434,8 +454,9 @@ func (b *bench) startOwnCaddy(ctx context.Context) error {
 	var sites strings.Builder
 	var addrs []string
 	for _, name := range allVariants {
+		gated := gatedVariant(name)
 		db, cache, _ := strings.Cut(name, "-")
-		if name != varPlain && dbs[db] == "" {
+		if gated && dbs[db] == "" {
 			continue
 		}
 		port, err := freePort()
@@ -446,12 +467,20 @@ func (b *bench) startOwnCaddy(ctx context.Context) error {
 		addrs = append(addrs, addr)
 		b.variants = append(b.variants, &variant{name: name, base: "http://" + addr, client: newClient()})
 		fmt.Fprintf(&sites, "\nhttp://%s {\n", addr)
-		if name != varPlain {
+		if gated {
 			fmt.Fprintf(&sites, "\tauth_gate {\n\t\tdatabase %s\n\t\tsecret %s\n\t\trate_limit off\n", dbs[db], benchSecret)
 			if cache == "uncached" {
 				sites.WriteString("\t\tsession_cache 0\n")
 			}
 			sites.WriteString("\t}\n")
+		}
+		if name == varPlainHeaders {
+			fmt.Fprintf(&sites, "\treverse_proxy %s {\n", upstream)
+			for _, h := range identityLikeHeaders {
+				fmt.Fprintf(&sites, "\t\theader_up %s %q\n", h[0], h[1])
+			}
+			sites.WriteString("\t}\n}\n")
+			continue
 		}
 		fmt.Fprintf(&sites, "\treverse_proxy %s\n}\n", upstream)
 	}

@@ -418,6 +418,7 @@ func (r *report) writeJSON(w io.Writer) error {
 
 var variantLabels = map[string][2]string{
 	varPlain:          {"reverse_proxy", "–"},
+	varPlainHeaders:   {"reverse_proxy + 5 header_up", "–"},
 	varPGCached:       {"auth_gate, cache", "PostgreSQL"},
 	varPGUncached:     {"auth_gate, session_cache 0", "PostgreSQL"},
 	varSQLiteCached:   {"auth_gate, cache", "SQLite"},
