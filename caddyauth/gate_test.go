@@ -2,8 +2,10 @@ package caddyauth
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -186,5 +188,61 @@ func TestGate_FailsClosedWhenStoreIsDown(t *testing.T) {
 	}
 	if tg.next.calls != 1 {
 		t.Errorf("upstream reached %d times, want once (the cookieless public request)", tg.next.calls)
+	}
+}
+
+// TestGate_ADatabaseThatStopsAnsweringGets503AtTheLookupDeadline: PostgreSQL
+// behind a proxy that stops forwarding mid-run (a partition, a paused
+// server: nothing refused, nothing answered). A gated request with a valid
+// session is answered 503 AUTH_STORE_UNAVAILABLE with Retry-After once the
+// lookup deadline passes, on a private and a public path alike, and never
+// reaches the upstream; when the database answers again, so does the gate.
+func TestGate_ADatabaseThatStopsAnsweringGets503AtTheLookupDeadline(t *testing.T) {
+	direct := testsupport.PostgresDSN(t)
+	proxy := testsupport.NewFreezableProxy(t, testsupport.PostgresHost(t, direct))
+	tg := newTestGate(t, testsupport.ViaProxy(t, direct, proxy), "session_cache 0\npublic /public")
+	cookie, _ := tg.signUp("Ada", "ada@example.com", "password123")
+	if w := tg.do(req("GET", "/private", "", "Cookie", cookie)); w.Code != 200 {
+		t.Fatalf("before the freeze: %d %s", w.Code, w.Body)
+	}
+	before := tg.next.calls
+
+	old := lookupTimeout
+	lookupTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { lookupTimeout = old })
+	proxy.Freeze()
+	for _, path := range []string{"/private", "/public"} {
+		start := time.Now()
+		done := make(chan *httptest.ResponseRecorder, 1)
+		go func() { done <- tg.do(req("GET", path, "", "Cookie", cookie)) }()
+		select {
+		case w := <-done:
+			wantError(t, w, 503, "AUTH_STORE_UNAVAILABLE")
+			if w.Header().Get("Retry-After") == "" {
+				t.Errorf("%s: 503 without Retry-After", path)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("%s: answered after %v with a 300 ms lookup deadline", path, d)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s: no answer 15 s into a database freeze", path)
+		}
+	}
+	if tg.next.calls != before {
+		t.Errorf("the upstream was reached %d times while the database did not answer", tg.next.calls-before)
+	}
+
+	proxy.Thaw()
+	lookupTimeout = old
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		w := tg.do(req("GET", "/private", "", "Cookie", cookie))
+		if w.Code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the database answers again: %d %s", w.Code, w.Body)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -108,6 +108,13 @@ func validTokenShape(s string) bool {
 	return true
 }
 
+// lookupTimeout bounds a session lookup. A database that stops answering
+// without refusing (a network partition, a paused server) would otherwise
+// hold every gated request for as long as that lasts; past this the gate
+// answers 503 AUTH_STORE_UNAVAILABLE, failing closed. Long enough for a
+// hosted database waking from scale-to-zero. A variable for tests.
+var lookupTimeout = 5 * time.Second
+
 // errNoSession means the request has no valid session; any other error from
 // authenticate means the store could not answer.
 var errNoSession = errors.New("no valid session")
@@ -142,7 +149,9 @@ func (g *Gate) authenticate(ctx context.Context, r *http.Request, cred credentia
 	if err := g.db.ensureReady(ctx); err != nil {
 		return nil, err
 	}
-	sess, user, err := g.store().SessionByToken(ctx, cred.token)
+	lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	sess, user, err := g.store().SessionByToken(lctx, cred.token)
+	cancel()
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errNoSession
 	}

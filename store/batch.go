@@ -19,8 +19,13 @@ import (
 // them), and planning the session⋈user join costs PostgreSQL several times
 // what executing it does. One query for many tokens pays that once, and one
 // round trip instead of many. With few lookups in flight nothing queues and
-// a lookup runs at once on its caller's goroutine, so an idle gate pays no
+// a lookup runs at once, on its caller's context, so an idle gate pays no
 // latency for this.
+//
+// A caller waits for its answer only as long as its context allows: a
+// database that stops answering (a network partition, a paused server)
+// holds at most maxLookupBatches connections, and every caller gets
+// ErrUnavailable at its deadline.
 //
 // Every queued lookup is answered by a query that starts after it was
 // queued, never by one already running, so a lookup sees every revocation
@@ -58,20 +63,25 @@ type lookupBatcher struct {
 // sessionByTokenBatched is SessionByToken on PostgreSQL.
 func (s *Store) sessionByTokenBatched(ctx context.Context, q *queries, token string) (Session, User, error) {
 	b := &s.batcher
+	l := &lookup{ctx: ctx, token: token, done: make(chan struct{})}
 	b.mu.Lock()
 	if b.running < maxLookupBatches {
-		// Run it here and now, on the caller's context.
+		// Run it now, on the caller's context, but on a goroutine of its
+		// own: lib/pq blocks in a read until the server answers, whatever
+		// the context, so a caller whose deadline passes must be free to
+		// leave a query to a database that has stopped answering.
 		b.running++
 		b.queries++
 		b.mu.Unlock()
-		l := &lookup{ctx: ctx, token: token}
-		s.runLookups(ctx, q, []*lookup{l})
-		s.drainLookups(q)
-		return l.sess, l.user, l.err
+		go func() {
+			s.runLookups(ctx, q, []*lookup{l})
+			close(l.done)
+			s.drainLookups(q)
+		}()
+	} else {
+		b.pending = append(b.pending, l)
+		b.mu.Unlock()
 	}
-	l := &lookup{ctx: ctx, token: token, done: make(chan struct{})}
-	b.pending = append(b.pending, l)
-	b.mu.Unlock()
 	select {
 	case <-l.done:
 		return l.sess, l.user, l.err

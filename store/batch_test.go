@@ -237,3 +237,58 @@ func TestSessionByToken_QueuedLookupsReportAnUnavailableDatabase(t *testing.T) {
 	}
 	waitIdle(t, st)
 }
+
+// TestSessionByToken_ADatabaseThatStopsAnsweringCostsCallersOnlyTheirDeadline:
+// PostgreSQL behind a proxy that stops forwarding (a partition, a paused
+// server: nothing is refused, nothing answers). lib/pq would wait in a read
+// for as long as that lasts; callers, the one whose query hangs and those
+// queued behind it alike, get ErrUnavailable at their deadline, and once the
+// database answers again so do lookups.
+func TestSessionByToken_ADatabaseThatStopsAnsweringCostsCallersOnlyTheirDeadline(t *testing.T) {
+	direct := testsupport.PostgresDSN(t)
+	proxy := testsupport.NewFreezableProxy(t, testsupport.PostgresHost(t, direct))
+	st := migratedStore(t, testsupport.ViaProxy(t, direct, proxy))
+	ctx := testCtx(t)
+	u := mkUser(t, st, "ada@example.com")
+	ss := mkSession(t, st, u.ID, testNow)
+
+	proxy.Freeze()
+	const callers = 2 * maxLookupBatches // some run a query, the rest queue
+	errs := make(chan error, callers)
+	start := time.Now()
+	for range callers {
+		go func() {
+			dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			defer cancel()
+			_, _, err := st.SessionByToken(dctx, ss.Token)
+			errs <- err
+		}()
+	}
+	for range callers {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrUnavailable) {
+				t.Errorf("err %v, want ErrUnavailable", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a caller is still waiting on a database that does not answer, 10 s after its 300 ms deadline")
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("callers with a 300 ms deadline took %v", d)
+	}
+
+	proxy.Thaw()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, _, err := st.SessionByToken(ctx, ss.Token)
+		if err == nil && got.ID == ss.ID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the database answers again: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitIdle(t, st)
+}
