@@ -246,3 +246,41 @@ func TestGate_ADatabaseThatStopsAnsweringGets503AtTheLookupDeadline(t *testing.T
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestGate_ARefreshWriteThatGetsNoAnswerGets503AtTheDeadline: a session
+// served from the cache whose sliding refresh falls due while the database
+// has stopped answering: the refresh write is bounded like the lookup, so
+// the request gets 503 AUTH_STORE_UNAVAILABLE, not a wait as long as the
+// outage, and the upstream is not reached.
+func TestGate_ARefreshWriteThatGetsNoAnswerGets503AtTheDeadline(t *testing.T) {
+	direct := testsupport.PostgresDSN(t)
+	proxy := testsupport.NewFreezableProxy(t, testsupport.PostgresHost(t, direct))
+	tg := newTestGate(t, testsupport.ViaProxy(t, direct, proxy), "session_cache 48h")
+	start := time.Now()
+	setNow(t, start)
+	cookie, _ := tg.signUp("Ada", "ada@example.com", "password123")
+	if w := tg.do(req("GET", "/private", "", "Cookie", cookie)); w.Code != 200 {
+		t.Fatalf("before the freeze: %d %s", w.Code, w.Body)
+	}
+	before := tg.next.calls
+
+	old := lookupTimeout
+	lookupTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { lookupTimeout = old })
+	proxy.Freeze()
+	t.Cleanup(proxy.Thaw)
+	// A day and an hour later the cached session is still valid, and its
+	// refresh (session_update_age 1d) is due.
+	setNow(t, start.Add(25*time.Hour))
+	done := make(chan *httptest.ResponseRecorder, 1)
+	go func() { done <- tg.do(req("GET", "/private", "", "Cookie", cookie)) }()
+	select {
+	case w := <-done:
+		wantError(t, w, 503, "AUTH_STORE_UNAVAILABLE")
+	case <-time.After(15 * time.Second):
+		t.Fatal("no answer 15 s into a database freeze with a refresh due")
+	}
+	if tg.next.calls != before {
+		t.Errorf("the upstream was reached while the refresh had no answer")
+	}
+}

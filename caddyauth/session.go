@@ -108,7 +108,8 @@ func validTokenShape(s string) bool {
 	return true
 }
 
-// lookupTimeout bounds a session lookup. A database that stops answering
+// lookupTimeout bounds a session lookup, and the write of a sliding
+// refresh. A database that stops answering
 // without refusing (a network partition, a paused server) would otherwise
 // hold every gated request for as long as that lasts; past this the gate
 // answers 503 AUTH_STORE_UNAVAILABLE, failing closed. Long enough for a
@@ -194,7 +195,9 @@ func (g *Gate) finishAuth(ctx context.Context, r *http.Request, res *authResult,
 		return nil, err
 	}
 	exp := t.Add(g.cfg.expiresIn)
-	ok, err := g.store().ExtendSession(ctx, out.session.ID, exp, t)
+	rctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	ok, err := g.store().ExtendSession(rctx, out.session.ID, exp, t)
+	cancel()
 	if err != nil {
 		return nil, err
 	}

@@ -85,16 +85,21 @@ func (s *Store) ExtendSession(ctx context.Context, id string, expiresAt, now tim
 	if err != nil {
 		return false, wrap(op, err)
 	}
-	res, err := s.db.ExecContext(ctx, q.extendSession,
-		q.timeArg(normTime(expiresAt)), q.timeArg(normTime(now)), id)
+	// On the gate's path, like SessionByToken: a caller with a deadline
+	// must not wait past it for a database that stopped answering.
+	extended, err := await(ctx, func() (bool, error) {
+		res, err := s.db.ExecContext(ctx, q.extendSession,
+			q.timeArg(normTime(expiresAt)), q.timeArg(normTime(now)), id)
+		if err != nil {
+			return false, err
+		}
+		n, err := res.RowsAffected()
+		return n > 0, err
+	})
 	if err != nil {
 		return false, wrap(op, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, wrap(op, err)
-	}
-	return n > 0, nil
+	return extended, nil
 }
 
 // ListSessions returns the user's sessions with expiresAt > now, oldest first.
