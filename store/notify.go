@@ -90,7 +90,8 @@ func Listen(dsn string, h ListenHandler, logger *zap.Logger) (stop func(), err e
 			zap.String("parameter", p))
 	}
 
-	nl := &noticeListener{h: h, log: logger, conn: conn, done: make(chan struct{}), listening: make(chan struct{}, 1)}
+	nl := &noticeListener{h: h, log: logger, conn: conn, done: make(chan struct{}),
+		exited: make(chan struct{}), listening: make(chan struct{}, 1)}
 	nl.pq = pq.NewListener(conn, listenMinReconnect, listenMaxReconnect, nl.event)
 	go nl.listen()
 	go nl.loop()
@@ -134,6 +135,8 @@ type noticeListener struct {
 	conn string
 	pq   *pq.Listener
 	done chan struct{}
+	// exited is closed when loop has returned.
+	exited chan struct{}
 	// listening is signalled once LISTEN has been acknowledged.
 	listening chan struct{}
 
@@ -174,6 +177,7 @@ func (nl *noticeListener) event(ev pq.ListenerEventType, err error) {
 
 // loop dispatches notices until stop, and pings an idle connection.
 func (nl *noticeListener) loop() {
+	defer close(nl.exited)
 	ping := time.NewTicker(listenPingInterval)
 	defer ping.Stop()
 	nl.probeTimer = time.NewTimer(time.Hour)
@@ -242,8 +246,9 @@ func (nl *noticeListener) startProbe() {
 	_, _ = rand.Read(b[:])
 	nl.probe = "probe:" + hex.EncodeToString(b[:])
 	nl.probeTimer.Reset(listenProbeTimeout)
+	send := sendProbe // read on the loop's goroutine, which stop waits for
 	go func(payload string) {
-		if err := sendProbe(nl.conn, payload); err != nil && !nl.stopped() {
+		if err := send(nl.conn, payload); err != nil && !nl.stopped() {
 			nl.fail("cannot send a probe notice", err)
 		}
 	}(nl.probe)
@@ -294,8 +299,14 @@ func (nl *noticeListener) stop() {
 	close(nl.done)
 	closed := make(chan struct{})
 	go func() { _ = nl.pq.Close(); close(closed) }()
+	deadline := time.After(5 * time.Second)
 	select {
 	case <-closed:
-	case <-time.After(5 * time.Second):
+		// Notify is closed now: the loop is on its way out.
+		select {
+		case <-nl.exited:
+		case <-deadline:
+		}
+	case <-deadline:
 	}
 }
