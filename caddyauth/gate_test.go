@@ -198,18 +198,9 @@ func TestGate_FailsClosedWhenStoreIsDown(t *testing.T) {
 // lookup deadline passes, on a private and a public path alike, and never
 // reaches the upstream; when the database answers again, so does the gate.
 func TestGate_ADatabaseThatStopsAnsweringGets503AtTheLookupDeadline(t *testing.T) {
-	direct := testsupport.PostgresDSN(t)
-	proxy := testsupport.NewFreezableProxy(t, testsupport.PostgresHost(t, direct))
-	tg := newTestGate(t, testsupport.ViaProxy(t, direct, proxy), "session_cache 0\npublic /public")
-	cookie, _ := tg.signUp("Ada", "ada@example.com", "password123")
-	if w := tg.do(req("GET", "/private", "", "Cookie", cookie)); w.Code != 200 {
-		t.Fatalf("before the freeze: %d %s", w.Code, w.Body)
-	}
+	tg, proxy, cookie := signedInBehindProxy(t, "session_cache 0\npublic /public")
 	before := tg.next.calls
-
-	old := lookupTimeout
-	lookupTimeout = 300 * time.Millisecond
-	t.Cleanup(func() { lookupTimeout = old })
+	old := shortLookupTimeout(t)
 	proxy.Freeze()
 	for _, path := range []string{"/private", "/public"} {
 		start := time.Now()
@@ -253,20 +244,11 @@ func TestGate_ADatabaseThatStopsAnsweringGets503AtTheLookupDeadline(t *testing.T
 // the request gets 503 AUTH_STORE_UNAVAILABLE, not a wait as long as the
 // outage, and the upstream is not reached.
 func TestGate_ARefreshWriteThatGetsNoAnswerGets503AtTheDeadline(t *testing.T) {
-	direct := testsupport.PostgresDSN(t)
-	proxy := testsupport.NewFreezableProxy(t, testsupport.PostgresHost(t, direct))
-	tg := newTestGate(t, testsupport.ViaProxy(t, direct, proxy), "session_cache 48h")
 	start := time.Now()
 	setNow(t, start)
-	cookie, _ := tg.signUp("Ada", "ada@example.com", "password123")
-	if w := tg.do(req("GET", "/private", "", "Cookie", cookie)); w.Code != 200 {
-		t.Fatalf("before the freeze: %d %s", w.Code, w.Body)
-	}
+	tg, proxy, cookie := signedInBehindProxy(t, "session_cache 48h")
 	before := tg.next.calls
-
-	old := lookupTimeout
-	lookupTimeout = 300 * time.Millisecond
-	t.Cleanup(func() { lookupTimeout = old })
+	shortLookupTimeout(t)
 	proxy.Freeze()
 	t.Cleanup(proxy.Thaw)
 	// A day and an hour later the cached session is still valid, and its
@@ -283,4 +265,27 @@ func TestGate_ARefreshWriteThatGetsNoAnswerGets503AtTheDeadline(t *testing.T) {
 	if tg.next.calls != before {
 		t.Errorf("the upstream was reached while the refresh had no answer")
 	}
+}
+
+// signedInBehindProxy is a gate on PostgreSQL reached through a proxy that
+// can make it stop answering, with a user signed in and one gated request
+// served.
+func signedInBehindProxy(t *testing.T, extra string) (*testGate, *testsupport.FreezableProxy, string) {
+	t.Helper()
+	dsn, proxy := testsupport.PostgresDSNBehindProxy(t)
+	tg := newTestGate(t, dsn, extra)
+	cookie, _ := tg.signUp("Ada", "ada@example.com", "password123")
+	if w := tg.do(req("GET", "/private", "", "Cookie", cookie)); w.Code != 200 {
+		t.Fatalf("before the freeze: %d %s", w.Code, w.Body)
+	}
+	return tg, proxy, cookie
+}
+
+// shortLookupTimeout sets lookupTimeout to 300 ms for the test and returns
+// the value it had.
+func shortLookupTimeout(t *testing.T) time.Duration {
+	old := lookupTimeout
+	lookupTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { lookupTimeout = old })
+	return old
 }

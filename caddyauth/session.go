@@ -109,11 +109,11 @@ func validTokenShape(s string) bool {
 }
 
 // lookupTimeout bounds a session lookup, and the write of a sliding
-// refresh. A database that stops answering
-// without refusing (a network partition, a paused server) would otherwise
-// hold every gated request for as long as that lasts; past this the gate
-// answers 503 AUTH_STORE_UNAVAILABLE, failing closed. Long enough for a
-// hosted database waking from scale-to-zero. A variable for tests.
+// refresh. A database that stops answering without refusing (a network
+// partition, a paused server) would otherwise hold every gated request for
+// as long as that lasts; past this the gate answers 503
+// AUTH_STORE_UNAVAILABLE, failing closed. Long enough for a hosted database
+// waking from scale-to-zero. A variable for tests.
 var lookupTimeout = 5 * time.Second
 
 // errNoSession means the request has no valid session; any other error from

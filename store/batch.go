@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -156,7 +157,7 @@ func (s *Store) runLookups(ctx context.Context, q *queries, batch []*lookup) {
 			l.err = wrap(op, ErrNotFound)
 			continue
 		}
-		if !containsString(tokens, l.token) { // the same session from several requests
+		if !slices.Contains(tokens, l.token) { // the same session from several requests
 			tokens = append(tokens, l.token)
 		}
 	}
@@ -208,13 +209,4 @@ func (s *Store) sessionsByTokens(ctx context.Context, q *queries, tokens []strin
 // without NUL.
 func storable(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
-}
-
-func containsString(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }

@@ -245,9 +245,8 @@ func TestSessionByToken_QueuedLookupsReportAnUnavailableDatabase(t *testing.T) {
 // queued behind it alike, get ErrUnavailable at their deadline, and once the
 // database answers again so do lookups.
 func TestSessionByToken_ADatabaseThatStopsAnsweringCostsCallersOnlyTheirDeadline(t *testing.T) {
-	direct := testsupport.PostgresDSN(t)
-	proxy := testsupport.NewFreezableProxy(t, testsupport.PostgresHost(t, direct))
-	st := migratedStore(t, testsupport.ViaProxy(t, direct, proxy))
+	dsn, proxy := testsupport.PostgresDSNBehindProxy(t)
+	st := migratedStore(t, dsn)
 	ctx := testCtx(t)
 	u := mkUser(t, st, "ada@example.com")
 	ss := mkSession(t, st, u.ID, testNow)

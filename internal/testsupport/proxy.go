@@ -117,27 +117,19 @@ func (p *FreezableProxy) pipe(dst, src net.Conn) {
 	}
 }
 
-// ViaProxy is dsn (a postgres:// URL) with its host and port replaced by
-// the proxy's.
-func ViaProxy(t testing.TB, dsn string, p *FreezableProxy) string {
+// PostgresDSNBehindProxy is PostgresDSN reached through a FreezableProxy:
+// the test's fresh database, and the proxy that can make it stop answering.
+func PostgresDSNBehindProxy(t testing.TB) (string, *FreezableProxy) {
 	t.Helper()
-	u, err := url.Parse(dsn)
+	u, err := url.Parse(PostgresDSN(t))
 	if err != nil {
-		t.Fatalf("ViaProxy: %v", err)
+		t.Fatalf("PostgresDSNBehindProxy: %v", err)
 	}
-	u.Host = p.Addr()
-	return u.String()
-}
-
-// PostgresHost is the host:port of a postgres:// DSN.
-func PostgresHost(t testing.TB, dsn string) string {
-	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("PostgresHost: %v", err)
-	}
+	target := u.Host
 	if u.Port() == "" {
-		return u.Hostname() + ":5432"
+		target = net.JoinHostPort(u.Hostname(), "5432")
 	}
-	return u.Host
+	p := NewFreezableProxy(t, target)
+	u.Host = p.Addr()
+	return u.String(), p
 }
