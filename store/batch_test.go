@@ -35,6 +35,13 @@ func holdLookupSlots(t *testing.T, st *Store) (release func()) {
 	}
 }
 
+// lookupAsync starts SessionByToken and returns where its error will be.
+func lookupAsync(ctx context.Context, st *Store, token string) <-chan error {
+	ch := make(chan error, 1)
+	go func() { _, _, err := st.SessionByToken(ctx, token); ch <- err }()
+	return ch
+}
+
 // waitPending waits until n lookups are queued.
 func waitPending(t *testing.T, st *Store, n int) {
 	t.Helper()
@@ -160,14 +167,12 @@ func TestSessionByToken_QueuedLookupSeesARevocationCommittedBeforeIt(t *testing.
 	revoked, kept := mkSession(t, st, u.ID, testNow), mkSession(t, st, u.ID, testNow)
 
 	release := holdLookupSlots(t, st)
-	first := make(chan error, 1)
-	go func() { _, _, err := st.SessionByToken(ctx, kept.Token); first <- err }()
+	first := lookupAsync(ctx, st, kept.Token)
 	waitPending(t, st, 1)
 	if err := st.DeleteSessionByToken(ctx, revoked.Token); err != nil {
 		t.Fatal(err)
 	}
-	second := make(chan error, 1)
-	go func() { _, _, err := st.SessionByToken(ctx, revoked.Token); second <- err }()
+	second := lookupAsync(ctx, st, revoked.Token)
 	waitPending(t, st, 2)
 	release()
 	if err := <-first; err != nil {
@@ -190,10 +195,8 @@ func TestSessionByToken_ACallerThatGivesUpDoesNotFailTheOthers(t *testing.T) {
 
 	release := holdLookupSlots(t, st)
 	leaving, leave := context.WithCancel(ctx)
-	gaveUp := make(chan error, 1)
-	go func() { _, _, err := st.SessionByToken(leaving, ss.Token); gaveUp <- err }()
-	stayed := make(chan error, 1)
-	go func() { _, _, err := st.SessionByToken(ctx, ss.Token); stayed <- err }()
+	gaveUp := lookupAsync(leaving, st, ss.Token)
+	stayed := lookupAsync(ctx, st, ss.Token)
 	waitPending(t, st, 2)
 	leave()
 	select {
