@@ -70,7 +70,7 @@ func (g *Gate) requestPasswordReset(r *http.Request, email, redirectTo string) *
 	if err := g.store().CreateVerification(r.Context(), resetIdentifierPrefix+token, user.ID, t.Add(resetTokenLifetime), t); err != nil {
 		return g.storeError(r, "request-password-reset", err)
 	}
-	link := g.apiURL(r, "/reset-password/"+token) + "?callbackURL=" + encodeCookieValue(redirectTo)
+	link := g.emailLink("/reset-password/"+token) + "?callbackURL=" + encodeCookieValue(redirectTo)
 	sendAsync(g.mail, emailMessage{Type: emailTypeReset, To: user.Email, URL: link, Token: token, User: toUserJSON(user)}, g.logger)
 	g.audit(r, eventPasswordResetRequest, user.ID, "")
 	return nil
@@ -188,8 +188,17 @@ func (g *Gate) handleErrorPage(w http.ResponseWriter, r *http.Request) *apiError
 	return nil
 }
 
+// emailLink is the absolute URL of a path under base_path for a link sent
+// by email. It comes from base_url only: a link built from the request's
+// Host would let whoever sends the request choose where the victim's token
+// goes. Provision makes base_url a requirement of email delivery.
+func (g *Gate) emailLink(sub string) string {
+	u := g.cfg.baseURL
+	return u.Scheme + "://" + strings.ToLower(u.Host) + g.cfg.basePath + sub
+}
+
 // apiURL is the absolute URL of a path under base_path, on base_url or the
-// request's own origin.
+// request's own origin, for redirects answered to that same request.
 func (g *Gate) apiURL(r *http.Request, sub string) string {
 	scheme, host := g.requestOrigin(r)
 	return scheme + "://" + host + g.cfg.basePath + sub

@@ -37,7 +37,7 @@ func (g *Gate) verificationMessage(r *http.Request, user store.User, callbackURL
 	if callbackURL == "" {
 		callbackURL = "/"
 	}
-	link := g.apiURL(r, "/verify-email") + "?token=" + token + "&callbackURL=" + encodeCookieValue(callbackURL)
+	link := g.emailLink("/verify-email") + "?token=" + token + "&callbackURL=" + encodeCookieValue(callbackURL)
 	return emailMessage{Type: emailTypeVerify, To: user.Email, URL: link, Token: token, User: toUserJSON(user)}, nil
 }
 

@@ -53,7 +53,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		migrate auto|off
 //		schema  auto|camel|snake
 //		notify_database <dsn>
-//		email_webhook <url>
+//		email_webhook <url> [{
+//			secret <value>
+//		}]
 //		email_log
 //		delete_user [on|off]
 //		pages [on|off]
@@ -66,7 +68,7 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		sub := d.Val()
 		switch sub {
-		case "database", "base_path", "base_url", "login_url", "migrate", "schema", "notify_database", "email_webhook":
+		case "database", "base_path", "base_url", "login_url", "migrate", "schema", "notify_database":
 			var v string
 			if !d.AllArgs(&v) {
 				return d.Errf("%s: expects exactly one value", sub)
@@ -143,6 +145,10 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			default:
 				g.Pages = on
 			}
+		case "email_webhook":
+			if err := g.unmarshalEmailWebhook(d); err != nil {
+				return err
+			}
 		case "identity_headers":
 			if err := g.unmarshalIdentityHeaders(d); err != nil {
 				return err
@@ -180,8 +186,6 @@ func (g *Gate) setString(d *caddyfile.Dispenser, sub, v string) error {
 		g.Schema = v
 	case "notify_database":
 		g.NotifyDatabase = v
-	case "email_webhook":
-		g.EmailWebhook = v
 	}
 	return nil
 }
@@ -231,6 +235,30 @@ func (g *Gate) unmarshalIdentityHeaders(d *caddyfile.Dispenser) error {
 			h.SessionID = v
 		default:
 			return d.Errf("identity_headers: unknown key %q (id, email, name, email_verified, session_id)", key)
+		}
+	}
+	return nil
+}
+
+// unmarshalEmailWebhook reads `email_webhook <url> [{ secret <value> }]`.
+func (g *Gate) unmarshalEmailWebhook(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.Errf("email_webhook: expects a URL")
+	}
+	g.EmailWebhook = d.Val()
+	if d.NextArg() {
+		return d.Errf("email_webhook: expects one URL, then an optional block")
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "secret":
+			var v string
+			if !d.AllArgs(&v) {
+				return d.Errf("email_webhook: secret expects exactly one value")
+			}
+			g.EmailWebhookSecret = v
+		default:
+			return d.Errf("email_webhook: unrecognized setting %q", d.Val())
 		}
 	}
 	return nil

@@ -47,7 +47,9 @@ func TestUnmarshalCaddyfile_FullBlock(t *testing.T) {
 		migrate off
 		schema snake
 		notify_database postgres://u:p@direct/app
-		email_webhook http://127.0.0.1:8000/email-hook
+		email_webhook http://127.0.0.1:8000/email-hook {
+			secret {env.HOOK_SECRET}
+		}
 		email_log
 		delete_user on
 		pages off
@@ -71,7 +73,7 @@ func TestUnmarshalCaddyfile_FullBlock(t *testing.T) {
 		RateLimit: &RateLimit{Window: caddy.Duration(time.Minute), Max: 50, Storage: "database",
 			Rules: []RateLimitRule{{Path: "/sign-in/*", Window: caddy.Duration(10 * time.Second), Max: 3}}},
 		Migrate: "off", Schema: "snake", NotifyDatabase: "postgres://u:p@direct/app",
-		EmailWebhook: "http://127.0.0.1:8000/email-hook", EmailLog: true, DeleteUser: true,
+		EmailWebhook: "http://127.0.0.1:8000/email-hook", EmailWebhookSecret: "{env.HOOK_SECRET}", EmailLog: true, DeleteUser: true,
 	}
 	got, _ := json.Marshal(g)
 	exp, _ := json.Marshal(want)
@@ -97,6 +99,10 @@ func TestUnmarshalCaddyfile_ErrorsNameTheSubdirective(t *testing.T) {
 		"rate_limit {\n storage redis\n}":         "rate_limit",
 		"rate_limit {\n rule /x 10s\n}":           "rate_limit",
 		"colour blue":                             "colour",
+		"email_webhook":                           "email_webhook",
+		"email_webhook http://a/ http://b/":       "email_webhook",
+		"email_webhook http://a/ {\n colour x\n}": "email_webhook",
+		"email_webhook http://a/ {\n secret\n}":   "email_webhook",
 	}
 	for block, name := range cases {
 		t.Run(block, func(t *testing.T) {
@@ -123,6 +129,9 @@ func TestProvision_ConfigErrorsNameTheSubdirective(t *testing.T) {
 		"database " + sqlite + "\nsecret " + testSecret + "\nlogin_url javascript:alert(1)":                  "login_url",
 		"database " + sqlite + "\nsecret " + testSecret + "\npassword_min_length 20\npassword_max_length 10": "password",
 		"database " + sqlite + "\nsecret " + testSecret + "\nsession_expires_in 1h\nsession_update_age 2h":   "session_update_age",
+		// Links in emails come from base_url only, never from the Host.
+		"database " + sqlite + "\nsecret " + testSecret + "\nemail_webhook http://127.0.0.1:9/hook": "base_url",
+		"database " + sqlite + "\nsecret " + testSecret + "\nemail_log":                             "base_url",
 	}
 	for block, name := range cases {
 		t.Run(strings.ReplaceAll(block, "\n", " "), func(t *testing.T) {

@@ -26,7 +26,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "auth",
-		Usage: "<migrate|users|sessions> [--database <dsn> | --config <Caddyfile> [--site <address>]] [--envfile <path>]",
+		Usage: "<migrate|users|sessions|webhook-key> [--database <dsn> | --config <Caddyfile> [--site <address>]] [--envfile <path>]",
 		Short: "Manages auth_gate's database: migrations, users and sessions",
 		Long: `
 Operates on the database of auth_gate, the Better Auth compatible gate.
@@ -51,6 +51,7 @@ tokens are never printed.
   caddy auth users delete --email ada@example.com [--yes]
   caddy auth sessions list --user ada@example.com [--json]
   caddy auth sessions revoke --user ada@example.com | --session <id>
+  caddy auth webhook-key
 `,
 		CobraFunc: buildAuthCommand,
 	})
@@ -74,7 +75,7 @@ func buildAuthCommand(cmd *cobra.Command) {
 	users.AddCommand(usersCreateCommand(), usersListCommand(), usersDeleteCommand())
 	sessions := &cobra.Command{Use: "sessions", Short: "Lists and revokes sessions", RunE: groupRunE}
 	sessions.AddCommand(sessionsListCommand(), sessionsRevokeCommand())
-	cmd.AddCommand(migrateCommand(), users, sessions)
+	cmd.AddCommand(migrateCommand(), users, sessions, webhookKeyCommand())
 }
 
 // groupRunE makes a command that only groups others print its help, and

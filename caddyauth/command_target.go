@@ -90,10 +90,13 @@ func resolveTarget(cmd *cobra.Command) (cliTarget, error) {
 // gateSettings are the fields of an auth_gate handler's JSON that the
 // commands need.
 type gateSettings struct {
-	Database          string `json:"database"`
-	Schema            string `json:"schema"`
-	PasswordMinLength int    `json:"password_min_length"`
-	PasswordMaxLength int    `json:"password_max_length"`
+	Database           string   `json:"database"`
+	Secret             []string `json:"secret"`
+	EmailWebhook       string   `json:"email_webhook"`
+	EmailWebhookSecret string   `json:"email_webhook_secret"`
+	Schema             string   `json:"schema"`
+	PasswordMinLength  int      `json:"password_min_length"`
+	PasswordMaxLength  int      `json:"password_max_length"`
 }
 
 // foundGate is one auth_gate handler of a config and the sites it serves:
@@ -108,42 +111,10 @@ type foundGate struct {
 // auth_gate handler; several handlers must agree on it unless site picks
 // among them.
 func targetFromConfig(path, site string) (cliTarget, error) {
-	body, err := os.ReadFile(path)
+	gates, err := gatesFromConfig(path, site)
 	if err != nil {
-		return cliTarget{}, fmt.Errorf("reading config: %w", err)
+		return cliTarget{}, err
 	}
-	if !strings.EqualFold(filepath.Ext(path), ".json") {
-		adapter := caddyconfig.GetAdapter("caddyfile")
-		if adapter == nil {
-			return cliTarget{}, errors.New("this binary has no caddyfile adapter")
-		}
-		// Adapter warnings (an unformatted file, say) are for `caddy
-		// adapt`; they would only clutter the commands' output.
-		body, _, err = adapter.Adapt(body, map[string]any{"filename": path})
-		if err != nil {
-			return cliTarget{}, fmt.Errorf("adapting %s: %w", path, err)
-		}
-	}
-	gates, err := findGates(body)
-	if err != nil {
-		return cliTarget{}, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(gates) == 0 {
-		return cliTarget{}, fmt.Errorf("%s has no auth_gate handler", path)
-	}
-	if site != "" {
-		var picked []foundGate
-		for _, g := range gates {
-			if servesSite(g.sites, site) {
-				picked = append(picked, g)
-			}
-		}
-		if len(picked) == 0 {
-			return cliTarget{}, fmt.Errorf("no auth_gate handler in %s serves site %q (sites: %s)", path, site, siteList(gates))
-		}
-		gates = picked
-	}
-
 	first := gates[0]
 	for _, g := range gates[1:] {
 		if g.dsn != first.dsn || g.settings.Schema != first.settings.Schema {
@@ -169,6 +140,48 @@ func targetFromConfig(path, site string) (cliTarget, error) {
 		}
 	}
 	return t, nil
+}
+
+// gatesFromConfig adapts the config file and lists its auth_gate handlers,
+// only those serving site when it is given.
+func gatesFromConfig(path, site string) ([]foundGate, error) {
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	if !strings.EqualFold(filepath.Ext(path), ".json") {
+		adapter := caddyconfig.GetAdapter("caddyfile")
+		if adapter == nil {
+			return nil, errors.New("this binary has no caddyfile adapter")
+		}
+		// Adapter warnings (an unformatted file, say) are for `caddy
+		// adapt`; they would only clutter the commands' output.
+		body, _, err = adapter.Adapt(body, map[string]any{"filename": path})
+		if err != nil {
+			return nil, fmt.Errorf("adapting %s: %w", path, err)
+		}
+	}
+	gates, err := findGates(body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(gates) == 0 {
+		return nil, fmt.Errorf("%s has no auth_gate handler", path)
+	}
+	if site != "" {
+		var picked []foundGate
+		for _, g := range gates {
+			if servesSite(g.sites, site) {
+				picked = append(picked, g)
+			}
+		}
+		if len(picked) == 0 {
+			return nil, fmt.Errorf("no auth_gate handler in %s serves site %q (sites: %s)", path, site, siteList(gates))
+		}
+		gates = picked
+	}
+
+	return gates, nil
 }
 
 // findGates lists the auth_gate handlers of an adapted JSON config, in the

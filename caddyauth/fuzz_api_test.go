@@ -33,7 +33,7 @@ import (
 func provisionGate(tb testing.TB, dsn, extra string) *Gate {
 	tb.Helper()
 	tb.Setenv("XDG_DATA_HOME", tb.TempDir())
-	d := caddyfile.NewTestDispenser("auth_gate {\ndatabase " + dsn + "\nsecret " + testSecret + "\n" + extra + "\n}")
+	d := caddyfile.NewTestDispenser("auth_gate {\ndatabase " + dsn + "\nsecret " + testSecret + "\n" + withSiteBaseURL(extra) + "\n}")
 	g := new(Gate)
 	if err := g.UnmarshalCaddyfile(d); err != nil {
 		tb.Fatalf("caddyfile: %v", err)

@@ -2,6 +2,7 @@ package caddyauth
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 
@@ -21,6 +22,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	// Identity headers are stripped before anything else, on every route,
 	// so that no client-sent copy survives any later branch.
 	stripHeaders(r.Header, g.cfg.headerSet)
+	g.guardTrailers(r)
 
 	cred := g.credentialFrom(r)
 	res, err := g.authenticate(r.Context(), r, cred, false)
@@ -30,6 +32,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		g.setIdentity(r, res)
 		if res.refreshed {
 			g.setSessionCookie(w, r, res.session.Token, false)
+			w = &privateCacheWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 		}
 		return next.ServeHTTP(w, r)
 	case !errors.Is(err, errNoSession):
@@ -116,4 +119,90 @@ func validHeaderName(s string) bool {
 		}
 	}
 	return true
+}
+
+// guardTrailers keeps identity headers out of the request's trailers. The
+// server fills r.Trailer when the body ends, long after the headers were
+// stripped, and reverse_proxy forwards trailers: a chunked request that
+// declares any trailer (say `Trailer: X-Other`) has every trailer it sends
+// merged in, X-User-Id included. So declared names are removed now, and
+// whatever arrives is scrubbed in the same Read that reaches the end of the
+// body, before the handler that reads it (reverse_proxy copies trailers at
+// that EOF) can see them. Requests without trailers, nearly all, pay nothing.
+func (g *Gate) guardTrailers(r *http.Request) {
+	if r.Trailer == nil || r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	stripHeaders(r.Trailer, g.cfg.headerSet)
+	r.Body = &trailerScrubber{ReadCloser: r.Body, trailer: r.Trailer, names: g.cfg.headerSet}
+}
+
+// trailerScrubber strips identity headers from trailer once the body it
+// wraps ends; the server has filled trailer by then.
+type trailerScrubber struct {
+	io.ReadCloser
+	trailer http.Header
+	names   map[string]struct{}
+}
+
+func (b *trailerScrubber) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		stripHeaders(b.trailer, b.names)
+	}
+	return n, err
+}
+
+// privateCacheWriter marks the app's response `Cache-Control: private` when
+// the gate adds a Set-Cookie to it (the sliding refresh), so that no shared
+// cache stores one user's session cookie and hands it to others. An app
+// that already said private or no-store is left alone; other directives
+// (max-age, say) are kept, minus `public`, which would contradict.
+type privateCacheWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	done bool
+}
+
+func (w *privateCacheWriter) WriteHeader(status int) {
+	// 1xx answers (103 Early Hints) come before the real one.
+	if !w.done && status >= 200 {
+		w.done = true
+		markPrivate(w.Header())
+	}
+	w.ResponseWriterWrapper.WriteHeader(status)
+}
+
+func (w *privateCacheWriter) Write(p []byte) (int, error) {
+	if !w.done {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.Write(p)
+}
+
+// ReadFrom keeps io.Copy from going around Write to the wrapped writer.
+func (w *privateCacheWriter) ReadFrom(r io.Reader) (int64, error) {
+	if !w.done {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.ReadFrom(r)
+}
+
+// markPrivate makes h's Cache-Control say private, unless it already says
+// private or no-store.
+func markPrivate(h http.Header) {
+	var kept []string
+	for _, v := range h.Values("Cache-Control") {
+		for d := range strings.SplitSeq(v, ",") {
+			d = strings.TrimSpace(d)
+			name, _, _ := strings.Cut(d, "=")
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "private", "no-store":
+				return
+			case "public", "":
+				continue
+			}
+			kept = append(kept, d)
+		}
+	}
+	h.Set("Cache-Control", strings.Join(append([]string{"private"}, kept...), ", "))
 }

@@ -60,11 +60,21 @@ func (n *recordingNext) ServeHTTP(w http.ResponseWriter, r *http.Request) error 
 // its app, as `caddy run` would.
 func newTestGate(t *testing.T, dsn, extra string) *testGate {
 	t.Helper()
-	g, err := provisionFromCaddyfile(t, "database "+dsn+"\nsecret "+testSecret+"\nrate_limit off\n"+extra)
+	g, err := provisionFromCaddyfile(t, "database "+dsn+"\nsecret "+testSecret+"\nrate_limit off\n"+withSiteBaseURL(extra))
 	if err != nil {
 		t.Fatalf("provision: %v", err)
 	}
 	return &testGate{t: t, g: g, next: &recordingNext{}}
+}
+
+// withSiteBaseURL adds `base_url http://example.com`, httptest's host and so
+// the tests' own site, to a block that configures email delivery without a
+// base_url, which email delivery requires.
+func withSiteBaseURL(block string) string {
+	if (strings.Contains(block, "email_webhook") || strings.Contains(block, "email_log")) && !strings.Contains(block, "base_url") {
+		return "base_url http://example.com\n" + block
+	}
+	return block
 }
 
 func provisionFromCaddyfile(t *testing.T, block string) (*Gate, error) {

@@ -45,7 +45,8 @@ func signJWT(key []byte, claims verificationClaims) (string, error) {
 }
 
 // verifyJWT checks an HS256 token against every key (rotation) and its
-// expiry, as jose's jwtVerify does for Better Auth.
+// expiry, as jose's jwtVerify does for Better Auth, except that exp is
+// required.
 func verifyJWT(keys [][]byte, token string, at time.Time) (verificationClaims, error) {
 	var c verificationClaims
 	parts := strings.Split(token, ".")
@@ -97,7 +98,12 @@ func verifyJWT(keys [][]byte, token string, at time.Time) (verificationClaims, e
 	if raw.NotBefore != nil && *raw.NotBefore > sec {
 		return c, errJWTInvalid
 	}
-	if c.ExpiresAt != 0 && c.ExpiresAt <= sec {
+	// A token without exp would verify forever: every token this module or
+	// Better Auth signs carries one, so a token without is not ours.
+	if c.ExpiresAt == 0 {
+		return c, errJWTInvalid
+	}
+	if c.ExpiresAt <= sec {
 		return c, errJWTExpired
 	}
 	return c, nil

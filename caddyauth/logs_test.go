@@ -177,6 +177,7 @@ http://127.0.0.1:{PORT} {
 		database `+database+`
 		secret `+secrets+`
 		rate_limit off
+		base_url http://127.0.0.1:{PORT}
 		email_webhook `+wc.URL+`
 	}
 	reverse_proxy `+up.HostPort()+`
@@ -315,6 +316,7 @@ http://127.0.0.1:{PORT} {
 		database `+dsn+`
 		secret `+logSecret+`
 		rate_limit off
+		base_url http://127.0.0.1:{PORT}
 		email_log
 	}
 	respond "app"

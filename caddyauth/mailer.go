@@ -3,6 +3,7 @@ package caddyauth
 import (
 	"bytes"
 	"context"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -113,8 +114,8 @@ func newMailer(webhook string, log bool, key []byte, logger *zap.Logger) (mailer
 //	X-Auth-Gate-Delivery:  <id, the same on every retry of one message>
 //
 // where <hex> is the lowercase hex HMAC-SHA256 of the raw body bytes, keyed
-// with the first `secret` (the scheme the issue tracker and README fix, so
-// that any receiver can check it with one HMAC). Receivers compare it in
+// with the UTF-8 bytes of the webhook key (webhookSigningKey), so that any
+// receiver can check it with one HMAC. Receivers compare it in
 // constant time over the body exactly as received. A replayed request can
 // only re-send the same email to the same address, whose link is single-use
 // or expires within the hour, so no timestamp is signed. The delivery id is
@@ -265,6 +266,28 @@ func (w *webhookMailer) post(ctx context.Context, delivery string, body []byte) 
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, webhookDrainBytes))
 	return resp.StatusCode, nil
+}
+
+// webhookKeyInfo is the HKDF info of the derived webhook key. Changing it
+// changes every deployment's key: it is versioned for that reason.
+const webhookKeyInfo = "auth_gate email webhook v1"
+
+// webhookSigningKey is the key that signs webhook bodies: the configured
+// webhook secret, or else one derived from the main signing secret with
+// HKDF-SHA256 (no salt, info webhookKeyInfo, 32 bytes), written as 64 hex
+// characters whose UTF-8 bytes key the HMAC, as a configured secret's do.
+// The mail service thus never holds a key that can sign session cookies or
+// verification tokens, and one printed string serves both cases.
+func webhookSigningKey(configured string, mainKey []byte) []byte {
+	if configured != "" {
+		return []byte(configured)
+	}
+	k, err := hkdf.Key(sha256.New, mainKey, nil, webhookKeyInfo, 32)
+	if err != nil {
+		// Only a key length beyond 255·32 bytes fails.
+		panic("webhook key derivation: " + err.Error())
+	}
+	return []byte(hex.EncodeToString(k))
 }
 
 // webhookSignature is the X-Auth-Gate-Signature value documented on

@@ -59,9 +59,12 @@ type Gate struct {
 	// BasePath is where the auth API lives. Default: `/auth`.
 	BasePath string `json:"base_path,omitempty"`
 
-	// BaseURL is the public URL of the site, used to build links in emails
-	// and to decide whether cookies are `Secure` (https). Default: the
-	// request's own scheme and host.
+	// BaseURL is the public origin of the site (`https://app.example.com`,
+	// as Better Auth's BETTER_AUTH_URL). Links in emails are built from it,
+	// never from the request's Host, which a client chooses; so it is
+	// required when EmailWebhook or EmailLog is set. It also decides whether
+	// cookies are `Secure` (https). Without it, cookies follow the request's
+	// scheme.
 	BaseURL string `json:"base_url,omitempty"`
 
 	// TrustedOrigins may make cookie-bearing state-changing requests and be
@@ -132,8 +135,15 @@ type Gate struct {
 	NotifyDatabase string `json:"notify_database,omitempty"`
 
 	// EmailWebhook receives verification and password-reset emails as a
-	// signed JSON POST `{type, to, url, token, user}`.
+	// signed JSON POST `{type, to, url, token, user}`. Needs BaseURL.
 	EmailWebhook string `json:"email_webhook,omitempty"`
+
+	// EmailWebhookSecret is the key that signs webhook bodies (its UTF-8
+	// bytes are the HMAC key). Runtime placeholders are expanded; empty
+	// means a key derived from the main secret, which `caddy auth
+	// webhook-key` prints. Either way the receiver never holds a key that
+	// can sign cookies or tokens.
+	EmailWebhookSecret string `json:"email_webhook_secret,omitempty"`
 
 	// EmailLog writes email links to the log instead (development only).
 	EmailLog bool `json:"email_log,omitempty"`
@@ -257,7 +267,12 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 		g.cfg.keys = append(g.cfg.keys, []byte(s))
 	}
 
-	g.mail, err = newMailer(repl.ReplaceAll(g.EmailWebhook, ""), g.EmailLog, g.cfg.keys[0], g.logger)
+	webhook := repl.ReplaceAll(g.EmailWebhook, "")
+	if (webhook != "" || g.EmailLog) && g.cfg.baseURL == nil {
+		return errors.New("base_url: required when email_webhook or email_log is set: links in emails are built from it, never from the request's Host (e.g. base_url https://app.example.com)")
+	}
+	webhookKey := webhookSigningKey(repl.ReplaceAll(g.EmailWebhookSecret, ""), g.cfg.keys[0])
+	g.mail, err = newMailer(webhook, g.EmailLog, webhookKey, g.logger)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ import (
 // configures rate limiting (or leaves the defaults).
 func newLimitedGate(t *testing.T, dsn, block string) *testGate {
 	t.Helper()
-	g, err := provisionFromCaddyfile(t, "database "+dsn+"\nsecret "+testSecret+"\n"+block)
+	g, err := provisionFromCaddyfile(t, "database "+dsn+"\nsecret "+testSecret+"\n"+withSiteBaseURL(block))
 	if err != nil {
 		t.Fatalf("provision: %v", err)
 	}

@@ -33,7 +33,7 @@ func (g *Gate) loadSecrets(repl *caddy.Replacer) ([]string, error) {
 	if len(out) > 0 {
 		return out, nil
 	}
-	path := filepath.Join(caddy.AppDataDir(), "auth_gate", "secret")
+	path := generatedSecretPath()
 	s, created, err := loadOrCreateSecret(path)
 	if err != nil {
 		return nil, fmt.Errorf("secret: %w", err)
@@ -88,4 +88,10 @@ func loadOrCreateSecret(path string) (string, bool, error) {
 		return "", false, fmt.Errorf("store generated secret: %w", err)
 	}
 	return s, true, nil
+}
+
+// generatedSecretPath is where the secret generated for a config without
+// one is kept.
+func generatedSecretPath() string {
+	return filepath.Join(caddy.AppDataDir(), "auth_gate", "secret")
 }

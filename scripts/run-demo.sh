@@ -22,11 +22,13 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$app_port") 2>/dev/null; then
 	exit 1
 fi
 
-# The app checks email webhook signatures with BETTER_AUTH_SECRET, which is
-# the gate's key only when the Caddyfile takes its secret from that variable.
-if ! grep -q '^[^#]*secret[[:space:]]*{env\.BETTER_AUTH_SECRET}' Caddyfile; then
-	unset BETTER_AUTH_SECRET
+# The app checks the email webhook's signatures with EMAIL_WEBHOOK_SECRET,
+# which the Caddyfile also gives the gate (email_webhook { secret ... }). A
+# demo run without one gets a fresh random key, shared by both processes.
+if [ -z "${EMAIL_WEBHOOK_SECRET:-}" ]; then
+	EMAIL_WEBHOOK_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 fi
+export EMAIL_WEBHOOK_SECRET
 PORT=$app_port python3 examples/python-app/app.py &
 app_pid=$!
 caddy_pid=

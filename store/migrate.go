@@ -78,9 +78,6 @@ func (s *Store) migrateSQLite(ctx context.Context) (int, error) {
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
 
-	if err := ensureSQLiteFile(s.sqlitePath); err != nil {
-		return 0, wrap("migrate", err)
-	}
 	run := func() (int, error) {
 		if err := s.adoptSQLite(ctx); err != nil {
 			return 0, wrap("migrate: adopt existing tables", err)
@@ -123,8 +120,7 @@ func (s *Store) adoptSQLite(ctx context.Context) error {
 }
 
 // ensureSQLiteFile creates the directory and an empty database file readable
-// by the owner only: the file holds password hashes and session tokens, and
-// SQLite gives its -wal and -shm files the mode of the database file.
+// by the owner only (see sqliteConnector), unless the file exists.
 func ensureSQLiteFile(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create database directory: %w", err)

@@ -229,7 +229,9 @@ func TestListen_ResyncsAfterLosingTheConnection(t *testing.T) {
 	var killed int
 	err = st.db.GetContext(testCtx(t), &killed, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 		WHERE application_name = 'auth_gate_listen_test' AND datname = current_database()`)
-	if err != nil || killed != 1 {
+	// Under load the listener may briefly hold a second connection (a
+	// reconnect racing the first LISTEN); killing every one is the point.
+	if err != nil || killed < 1 {
 		t.Fatalf("terminated %d listener connections: %v", killed, err)
 	}
 	if n := h.next(t, 10*time.Second); n != (notice{}) {

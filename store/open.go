@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -167,10 +168,12 @@ func (s *Store) openSQLite(dsn string) error {
 	// must fail, not compare against a constant.
 	params := "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)" +
 		"&_txlock=immediate&_time_format=sqlite&_dqs=0"
-	db, err := sql.Open("sqlite", abs+"?"+params)
+	drv, err := sql.Open("sqlite", "")
 	if err != nil {
 		return fmt.Errorf("store: open SQLite %q: %w", path, err)
 	}
+	db := sql.OpenDB(sqliteConnector{path: abs, dsn: abs + "?" + params, drv: drv.Driver()})
+	_ = drv.Close()
 	// WAL serves concurrent readers; writers queue on the file lock.
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
@@ -194,3 +197,23 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the pool.
 func (s *Store) Close() error { return s.db.Close() }
+
+// sqliteConnector creates the database file, owner-only, before SQLite
+// would create it with the umask's mode (0644 as a rule): the file holds
+// password hashes and session tokens, and SQLite gives its -wal and -shm
+// files the database file's mode. It runs on every new connection, not at
+// Open, so that `caddy validate` creates nothing, and whatever path
+// connects first (migrate on or off, a command) gets a private file.
+type sqliteConnector struct {
+	path, dsn string
+	drv       driver.Driver
+}
+
+func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) {
+	if err := ensureSQLiteFile(c.path); err != nil {
+		return nil, err
+	}
+	return c.drv.Open(c.dsn)
+}
+
+func (c sqliteConnector) Driver() driver.Driver { return c.drv }

@@ -1,8 +1,12 @@
 package store
 
 import (
+	"context"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"go.uber.org/zap"
@@ -130,5 +134,51 @@ func TestOpen_NeonStyleDSNConnectsOverTLS(t *testing.T) {
 	}
 	if got := len(channelBindingWarnings(logs)); got != 1 {
 		t.Errorf("%d channel_binding warnings, want exactly 1", got)
+	}
+}
+
+// The SQLite file holds password hashes and session tokens: it and its -wal
+// and -shm files are owner-only whatever the umask, and whichever path
+// connects first (a migrate, a detect with `migrate off`, a plain query).
+func TestOpen_SQLiteFilesArePrivateWhateverTheUmask(t *testing.T) {
+	old := syscall.Umask(0)
+	t.Cleanup(func() { syscall.Umask(old) })
+
+	for _, tc := range []struct {
+		name  string
+		first func(ctx context.Context, st *Store) error
+	}{
+		{"migrate", func(ctx context.Context, st *Store) error { return st.Migrate(ctx) }},
+		{"detect (migrate off)", func(ctx context.Context, st *Store) error { _ = st.Detect(ctx); return nil }},
+		{"ping", func(ctx context.Context, st *Store) error { return st.Ping(ctx) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "sub", "auth.db")
+			st, err := Open("sqlite://"+path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			ctx := context.Background()
+			if err := tc.first(ctx, st); err != nil {
+				t.Fatal(err)
+			}
+			// A write in WAL mode creates -wal and -shm.
+			if _, err := st.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS perm_probe (x)`); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{path, path + "-wal", path + "-shm"} {
+				fi, err := os.Stat(f)
+				if err != nil {
+					t.Fatalf("%s: %v", filepath.Base(f), err)
+				}
+				if mode := fi.Mode().Perm(); mode != 0o600 {
+					t.Errorf("%s has mode %o, want 600", filepath.Base(f), mode)
+				}
+			}
+			if fi, err := os.Stat(filepath.Dir(path)); err != nil || fi.Mode().Perm() != 0o700 {
+				t.Errorf("database directory: %v %v, want mode 700", fi.Mode().Perm(), err)
+			}
+		})
 	}
 }

@@ -224,6 +224,7 @@ func demoCaddyfile(t *testing.T, appPort int) string {
 	for _, r := range []struct{ old, new string }{
 		{"admin localhost:2019", "admin off"},
 		{":8080 {", "http://127.0.0.1:{PORT} {"},
+		{"base_url http://localhost:8080", "base_url http://127.0.0.1:{PORT}"},
 		{"127.0.0.1:8000", fmt.Sprintf("127.0.0.1:%d", appPort)},
 	} {
 		if !strings.Contains(cf, r.old) {

@@ -26,6 +26,7 @@ http://127.0.0.1:{PORT} {
 	auth_gate {
 		database ` + dsn + `
 		secret ` + e2eSecret + `
+		base_url http://127.0.0.1:{PORT}
 		public /public /public/*
 		login_url /login
 		` + extra + `

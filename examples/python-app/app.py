@@ -22,9 +22,14 @@ Routes:
     GET  /public      public page: says whether a user is present
     GET  /healthz     "ok"
     POST /email-hook  auth_gate's email webhook: prints the link to stdout
-                      (signature checked when BETTER_AUTH_SECRET is set)
+                      (signature checked when EMAIL_WEBHOOK_SECRET is set)
 
-Standard library only:  PORT=8000 BETTER_AUTH_SECRET=... python3 app.py
+Standard library only:  PORT=8000 EMAIL_WEBHOOK_SECRET=... python3 app.py
+
+EMAIL_WEBHOOK_SECRET is the webhook's own key: the value of `secret` in the
+Caddyfile's `email_webhook { ... }` block, or, without one, what
+`caddy auth webhook-key` prints. It is never the gate's main secret, which
+signs session cookies: the mail receiver must not be able to forge those.
 """
 
 import hashlib
@@ -47,8 +52,9 @@ IDENTITY_HEADERS = (
     ("sessionId", "X-Session-Id"),
 )
 
-# Shared with auth_gate's `secret`; when set, webhook signatures are checked.
-WEBHOOK_SECRET = os.environ.get("BETTER_AUTH_SECRET", "")
+# The email webhook's signing key (see the module docstring); when set,
+# webhook signatures are checked.
+WEBHOOK_SECRET = os.environ.get("EMAIL_WEBHOOK_SECRET", "")
 MAX_HOOK_BODY = 64 * 1024
 
 PAGE = """<!doctype html>
@@ -169,7 +175,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json({"error": "bad payload"}, 400)
             return
         if not WEBHOOK_SECRET:
-            line += "  (signature not checked: BETTER_AUTH_SECRET is unset)"
+            line += "  (signature not checked: EMAIL_WEBHOOK_SECRET is unset)"
         print(line, flush=True)
         self.send_json({"ok": True})
 
