@@ -50,9 +50,10 @@ func (a *App) register(h *dbHandle) {
 const startTimeout = 30 * time.Second
 
 // Start connects and migrates every database the handlers use, then starts
-// listening for revocation notices on those that have them. An unreachable
-// database fails the start (and so a reload keeps the old config), with the
-// error naming the cause; listening never does.
+// the sweep of expired rows on each and listening for revocation notices on
+// those that have them. An unreachable database fails the start (and so a
+// reload keeps the old config), with the error naming the cause; listening
+// and sweeping never do.
 func (a *App) Start() error {
 	a.mu.Lock()
 	handles := append([]*dbHandle(nil), a.handles...)
@@ -67,6 +68,7 @@ func (a *App) Start() error {
 	}
 	for _, h := range handles {
 		h.startListener()
+		h.startSweeper()
 	}
 	return nil
 }

@@ -119,8 +119,7 @@ func TestProvision_ConfigErrorsNameTheSubdirective(t *testing.T) {
 	sqlite := testsupport.SQLiteDSN(t)
 	cases := map[string]string{
 		"database mysql://x\nsecret " + testSecret:                                                           "postgres://, postgresql://, sqlite://",
-		"database " + sqlite + "\nsecret tooshort":                                                           "secret",
-		"database " + sqlite + "\nsecret " + testSecret + " short":                                           "secret",
+		"database " + sqlite + "\nsecret " + testSecret + " {env.AUTH_TEST_UNSET}":                           "secret",
 		"database " + sqlite + "\nsecret " + testSecret + "\nbase_path auth":                                 "base_path",
 		"database " + sqlite + "\nsecret " + testSecret + "\nbase_path /":                                    "base_path",
 		"database " + sqlite + "\nsecret " + testSecret + "\nbase_url ftp://x":                               "base_url",
@@ -139,7 +138,7 @@ func TestProvision_ConfigErrorsNameTheSubdirective(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), name) {
 				t.Fatalf("error %v does not name %q", err, name)
 			}
-			if strings.Contains(err.Error(), "tooshort") {
+			if strings.Contains(err.Error(), testSecret) {
 				t.Errorf("error echoes the secret: %v", err)
 			}
 		})

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -25,8 +26,9 @@ import (
 var dbPool = caddy.NewUsagePool()
 
 // dbHandle is one shared pool plus the once-per-process readiness state,
-// the session cache of that database and, on PostgreSQL, the listener that
-// keeps the cache in step with revocations made anywhere.
+// the session cache of that database, the sweep of its expired rows and, on
+// PostgreSQL, the listener that keeps the cache in step with revocations
+// made anywhere.
 type dbHandle struct {
 	st      *store.Store
 	migrate bool
@@ -39,6 +41,11 @@ type dbHandle struct {
 	stopListener func()      // nil until the listener runs
 	caching      atomic.Bool // some handler has a session_cache
 
+	// The sweep of expired rows (sweep.go): first after sweepFirst, then
+	// every sweepEvery; stopSweeper is nil until it runs.
+	sweepFirst, sweepEvery time.Duration
+	stopSweeper            func()
+
 	mu    sync.Mutex
 	ready atomic.Bool
 }
@@ -46,11 +53,14 @@ type dbHandle struct {
 // Destruct implements caddy.Destructor: the last user is gone.
 func (h *dbHandle) Destruct() error {
 	h.mu.Lock()
-	stop := h.stopListener
-	h.stopListener = nil
+	stop, stopSweeper := h.stopListener, h.stopSweeper
+	h.stopListener, h.stopSweeper = nil, nil
 	h.mu.Unlock()
 	if stop != nil {
 		stop()
+	}
+	if stopSweeper != nil {
+		stopSweeper()
 	}
 	return h.st.Close()
 }
@@ -114,7 +124,8 @@ func acquireDB(dsn, notifyDSN, schema string, migrate, caching bool, logger *zap
 		if err != nil {
 			return nil, err
 		}
-		h := &dbHandle{st: st, migrate: migrate, cache: newSessionCache(defaultCacheEntries), logger: logger}
+		h := &dbHandle{st: st, migrate: migrate, cache: newSessionCache(defaultCacheEntries), logger: logger,
+			sweepFirst: sweepFirstDelay, sweepEvery: sweepInterval}
 		if st.Driver() == "postgres" {
 			h.notifyDSN = cmp.Or(notifyDSN, dsn)
 		} else if notifyDSN != "" {

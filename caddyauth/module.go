@@ -51,8 +51,9 @@ type Gate struct {
 	Database string `json:"database,omitempty"`
 
 	// Secret holds the HMAC keys for cookies and tokens. The first signs,
-	// all verify (rotation). Each must be at least 32 characters; runtime
-	// placeholders are expanded. Default: 32 random bytes generated once and
+	// all verify (rotation). None may be empty; one under 32 characters
+	// starts with a warning, as in Better Auth. Runtime placeholders are
+	// expanded. Default: 32 random bytes generated once and
 	// stored with mode 0600 as `auth_gate/secret` in Caddy's data directory.
 	Secret []string `json:"secret,omitempty"`
 
@@ -241,7 +242,7 @@ const (
 	defaultExpiresIn = 7 * 24 * time.Hour
 	defaultUpdateAge = 24 * time.Hour
 	defaultCacheTTL  = 10 * time.Second
-	minSecretLength  = 32
+	minSecretLength  = 32 // recommended, as Better Auth does; shorter only warns
 )
 
 // Provision sets defaults, expands runtime placeholders and takes a shared

@@ -18,6 +18,7 @@ import (
 // generated into the data directory. Values are never logged.
 func (g *Gate) loadSecrets(repl *caddy.Replacer) ([]string, error) {
 	var out []string
+	var short []int
 	for i, s := range g.Secret {
 		v := repl.ReplaceAll(s, "")
 		if v == "" && i == 0 && len(g.Secret) == 1 {
@@ -25,10 +26,19 @@ func (g *Gate) loadSecrets(repl *caddy.Replacer) ([]string, error) {
 			// an empty database value does.
 			break
 		}
+		if v == "" {
+			return nil, fmt.Errorf("secret: value %d is empty", i+1)
+		}
 		if len(v) < minSecretLength {
-			return nil, fmt.Errorf("secret: value %d is %d characters long; at least %d are required", i+1, len(v), minSecretLength)
+			short = append(short, i+1)
 		}
 		out = append(out, v)
+	}
+	if len(short) > 0 {
+		// Better Auth only warns here; refusing to start would leave a team
+		// that moves over with a short secret no way to keep its sessions.
+		g.logger.Warn("secret: shorter than recommended; Better Auth only warns about this, and so does auth_gate, but a short secret is easier to guess: rotate to a longer one (put it first, keep the old one after it until its sessions have expired)",
+			zap.Ints("values", short), zap.Int("recommended_length", minSecretLength))
 	}
 	if len(out) > 0 {
 		return out, nil

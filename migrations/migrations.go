@@ -6,8 +6,14 @@
 //
 //	sql-migrate up -config=dbconfig.yml -env=production
 //
-// with `dir: migrations/postgres` and `table: auth_gate_migrations` in
-// dbconfig.yml.
+// with `dir: migrations/postgres`, `table: auth_gate_migrations` and, on
+// PostgreSQL, `schema: auth_gate` in dbconfig.yml. An install from before the
+// own schema keeps its bookkeeping in the current schema: move it first with
+//
+//	CREATE SCHEMA IF NOT EXISTS auth_gate;
+//	ALTER TABLE auth_gate_migrations SET SCHEMA auth_gate;
+//
+// (auth_gate itself does this at start).
 package migrations
 
 import (
@@ -21,6 +27,12 @@ import (
 // It is our own, so that it never collides with the bookkeeping of another
 // tool (Better Auth, Drizzle) that manages the same database.
 const Table = "auth_gate_migrations"
+
+// Schema is the PostgreSQL schema of auth_gate's own tables and functions
+// (bookkeeping, rate limits, revocation notices). Tools that manage the
+// public schema, drizzle-kit push and Better Auth's migrate, never look
+// there, so they never plan to drop what they did not create.
+const Schema = "auth_gate"
 
 // Core is the id of the migration that creates Better Auth's core tables.
 const Core = "0001_better_auth_core.sql"
@@ -37,8 +49,15 @@ func Source(driver string) (migrate.MigrationSource, error) {
 	return nil, fmt.Errorf("migrations: no migrations for driver %q", driver)
 }
 
-// Set returns the sql-migrate settings every caller must use, so that the
-// bookkeeping always lands in Table.
-func Set() migrate.MigrationSet {
+// Set returns the sql-migrate settings every caller must use on driver
+// "postgres" or "sqlite", so that the bookkeeping always lands in Table (on
+// PostgreSQL in Schema). On PostgreSQL the caller creates the bookkeeping
+// table: sql-migrate would run CREATE SCHEMA IF NOT EXISTS first, which
+// PostgreSQL refuses to a role without CREATE on the database even when an
+// administrator made the schema for it.
+func Set(driver string) migrate.MigrationSet {
+	if driver == "postgres" {
+		return migrate.MigrationSet{TableName: Table, SchemaName: Schema, DisableCreateTable: true}
+	}
 	return migrate.MigrationSet{TableName: Table}
 }

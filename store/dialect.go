@@ -9,6 +9,8 @@ import (
 	"github.com/lib/pq/pqerror"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/authgate/authgate/migrations"
 )
 
 // dialect is everything that differs between PostgreSQL and SQLite. Queries
@@ -32,6 +34,9 @@ type dialect struct {
 	cmpTime func(col string) string
 	// cmpTimeArg is the value a cmpTime expression is compared with.
 	cmpTimeArg func(time.Time) any
+	// ownTable qualifies the name of one of auth_gate's own tables: on
+	// PostgreSQL they live in their own schema (migration 0004).
+	ownTable func(name string) string
 }
 
 var postgresDialect = &dialect{
@@ -53,6 +58,7 @@ var postgresDialect = &dialect{
 	// The columns are typed: PostgreSQL compares times as times.
 	cmpTime:    func(col string) string { return col },
 	cmpTimeArg: func(t time.Time) any { return t.UTC() },
+	ownTable:   func(name string) string { return migrations.Schema + "." + name },
 }
 
 var sqliteDialect = &dialect{
@@ -73,6 +79,8 @@ var sqliteDialect = &dialect{
 	},
 	cmpTime:    sqliteMillis,
 	cmpTimeArg: func(t time.Time) any { return t.UnixMilli() },
+	// SQLite has no schemas: one file holds everything.
+	ownTable: func(name string) string { return name },
 }
 
 // sqliteMillis turns a SQLite time column into milliseconds since the epoch.

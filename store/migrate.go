@@ -59,6 +59,9 @@ func (s *Store) migratePostgres(ctx context.Context) (int, error) {
 	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLockKey); err != nil {
 		return 0, wrap("migrate: take advisory lock", err)
 	}
+	if _, err := s.db.ExecContext(ctx, prepareOwnSchemaSQL); err != nil {
+		return 0, wrap("migrate: prepare schema "+migrations.Schema, err)
+	}
 	n, err := s.applyMigrations(ctx)
 	if err != nil {
 		return n, err
@@ -68,6 +71,34 @@ func (s *Store) migratePostgres(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// prepareOwnSchemaSQL gets the bookkeeping table ready in auth_gate's own
+// schema before sql-migrate reads it (migrations.Set leaves the creation to
+// us). An install from before the own schema has it in the current schema,
+// where sql-migrate created it: it is moved, with its records, so that no
+// migration runs twice. Finding it in both places means an older auth_gate
+// migrated again after the move, or two installs with different search
+// paths share the database; either could skip a migration, so it stops.
+// The schema is created only when missing: CREATE SCHEMA IF NOT EXISTS
+// needs CREATE on the database even when the schema exists. The columns are
+// sql-migrate's own, so that its CLI reads the same table.
+const prepareOwnSchemaSQL = `DO $$
+DECLARE
+    home text := current_schema();
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'auth_gate') THEN
+        CREATE SCHEMA auth_gate;
+    END IF;
+    IF home IS NOT NULL AND home <> 'auth_gate'
+       AND to_regclass(format('%I.auth_gate_migrations', home)) IS NOT NULL THEN
+        IF to_regclass('auth_gate.auth_gate_migrations') IS NOT NULL THEN
+            RAISE EXCEPTION 'both %.auth_gate_migrations and auth_gate.auth_gate_migrations exist: keep the one with the complete list of applied migrations and drop the other', quote_ident(home);
+        END IF;
+        EXECUTE format('ALTER TABLE %I.auth_gate_migrations SET SCHEMA auth_gate', home);
+    END IF;
+    CREATE TABLE IF NOT EXISTS auth_gate.auth_gate_migrations (id text NOT NULL PRIMARY KEY, applied_at timestamp with time zone);
+END
+$$`
 
 // migrateSQLite serialises runs in this process with a mutex per file. Two
 // processes starting on one file at once can still race on the bookkeeping
@@ -102,7 +133,7 @@ func (s *Store) adoptSQLite(ctx context.Context) error {
 		return err
 	}
 	// Creates the bookkeeping table when it is missing.
-	records, err := migrations.Set().GetMigrationRecords(s.db.DB, s.dialect.migrateDialect)
+	records, err := migrations.Set(s.dialect.driver).GetMigrationRecords(s.db.DB, s.dialect.migrateDialect)
 	if err != nil {
 		return err
 	}
@@ -140,7 +171,7 @@ func (s *Store) applyMigrations(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := migrations.Set().ExecContext(ctx, s.db.DB, s.dialect.migrateDialect, src, migrate.Up)
+	n, err := migrations.Set(s.dialect.driver).ExecContext(ctx, s.db.DB, s.dialect.migrateDialect, src, migrate.Up)
 	// sql-migrate's TxError does not unwrap: unwrap it here so that driver
 	// errors stay visible to errors.As (unique violation, unavailable).
 	var txErr *migrate.TxError

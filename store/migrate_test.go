@@ -18,8 +18,15 @@ import (
 // coreTables are Better Auth's tables this store creates.
 var coreTables = []string{"account", "session", "user", "verification"}
 
-// allTables is what a migrated database holds, sorted.
-var allTables = []string{"account", migrations.Table, "auth_gate_rate_limit", "session", "user", "verification"}
+// migratedTables is what a migrated database holds, sorted, beside
+// Better Auth's tables: on SQLite our own tables too; on PostgreSQL nothing
+// else, since ours live in their own schema, out of Drizzle's sight.
+func migratedTables(st *Store) []string {
+	if st.Driver() == "sqlite" {
+		return []string{"account", migrations.Table, "auth_gate_rate_limit", "session", "user", "verification"}
+	}
+	return coreTables
+}
 
 // tableNames lists the tables of the database (PostgreSQL: of the current
 // schema), sorted.
@@ -40,19 +47,23 @@ func tableNames(t *testing.T, st *Store) []string {
 func bookkeeping(t *testing.T, st *Store) []string {
 	t.Helper()
 	var ids []string
-	if err := st.db.SelectContext(testCtx(t), &ids, `SELECT id FROM auth_gate_migrations ORDER BY id`); err != nil {
+	q := `SELECT id FROM auth_gate_migrations ORDER BY id`
+	if st.Driver() == "postgres" {
+		q = `SELECT id FROM auth_gate.auth_gate_migrations ORDER BY id`
+	}
+	if err := st.db.SelectContext(testCtx(t), &ids, q); err != nil {
 		t.Fatalf("read bookkeeping: %v", err)
 	}
 	return ids
 }
 
-var wantBookkeeping = []string{"0001_better_auth_core.sql", "0002_revocation_triggers.sql", "0003_rate_limit.sql"}
+var wantBookkeeping = []string{"0001_better_auth_core.sql", "0002_revocation_triggers.sql", "0003_rate_limit.sql", "0004_own_schema.sql"}
 
 func TestMigrate_CreatesBetterAuthTablesOnEmptyDatabase(t *testing.T) {
 	testsupport.Both(t, func(t *testing.T, dsn string) {
 		st := migratedStore(t, dsn)
-		if got := tableNames(t, st); !reflect.DeepEqual(got, allTables) {
-			t.Errorf("tables = %v, want %v", got, allTables)
+		if got := tableNames(t, st); !reflect.DeepEqual(got, migratedTables(st)) {
+			t.Errorf("tables = %v, want %v", got, migratedTables(st))
 		}
 		if got := bookkeeping(t, st); !reflect.DeepEqual(got, wantBookkeeping) {
 			t.Errorf("bookkeeping = %v, want %v", got, wantBookkeeping)
@@ -109,8 +120,8 @@ func TestMigrate_ConcurrentStoresOnOneDatabaseAllSucceed(t *testing.T) {
 				t.Errorf("store %d: Migrate: %v", i, err)
 			}
 		}
-		if got := tableNames(t, stores[0]); !reflect.DeepEqual(got, allTables) {
-			t.Errorf("tables = %v, want %v", got, allTables)
+		if got := tableNames(t, stores[0]); !reflect.DeepEqual(got, migratedTables(stores[0])) {
+			t.Errorf("tables = %v, want %v", got, migratedTables(stores[0]))
 		}
 		if got := bookkeeping(t, stores[0]); !reflect.DeepEqual(got, wantBookkeeping) {
 			t.Errorf("bookkeeping = %v, want %v", got, wantBookkeeping)
@@ -127,17 +138,23 @@ func TestMigrate_DownThenUpAgain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := migrations.Set().Exec(st.db.DB, st.dialect.migrateDialect, src, migrate.Down); err != nil {
+		if _, err := migrations.Set(st.Driver()).Exec(st.db.DB, st.dialect.migrateDialect, src, migrate.Down); err != nil {
 			t.Fatalf("down: %v", err)
 		}
-		if got := tableNames(t, st); !reflect.DeepEqual(got, []string{migrations.Table}) {
-			t.Errorf("tables after down = %v", got)
+		// Only the bookkeeping is left, in the current schema on SQLite and
+		// in our own on PostgreSQL.
+		wantLeft := []string{migrations.Table}
+		if st.Driver() == "postgres" {
+			wantLeft = nil
+		}
+		if got := tableNames(t, st); !reflect.DeepEqual(got, wantLeft) {
+			t.Errorf("tables after down = %v, want %v", got, wantLeft)
 		}
 		if err := st.Migrate(testCtx(t)); err != nil {
 			t.Fatalf("up again: %v", err)
 		}
-		if got := tableNames(t, st); !reflect.DeepEqual(got, allTables) {
-			t.Errorf("tables after up = %v, want %v", got, allTables)
+		if got := tableNames(t, st); !reflect.DeepEqual(got, migratedTables(st)) {
+			t.Errorf("tables after up = %v, want %v", got, migratedTables(st))
 		}
 	})
 }

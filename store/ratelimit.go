@@ -2,13 +2,14 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 )
 
 // The rate-limit counters live in our own table auth_gate_rate_limit
-// (migration 0003), one row per key: the number of requests counted in the
+// (migration 0003; on PostgreSQL in our own schema, 0004), one row per key: the number of requests counted in the
 // current window and the time of the last counted request, in milliseconds
 // since the epoch, as Better Auth's rateLimit table keeps them.
 //
@@ -41,11 +42,16 @@ RETURNING "count", "last_request"`
 
 const deleteRateLimitsSQL = `DELETE FROM auth_gate_rate_limit WHERE "last_request" < ?`
 
-// rateLimitSQL holds the statements above with each dialect's placeholders;
-// they do not depend on the column layout of Better Auth's tables.
+// rateLimitSQL holds the statements above with each dialect's placeholders
+// and table name; they do not depend on the column layout of Better Auth's
+// tables.
 var rateLimitSQL = map[*dialect][2]string{
-	postgresDialect: {sqlx.Rebind(postgresDialect.bindType, hitRateLimitSQL), sqlx.Rebind(postgresDialect.bindType, deleteRateLimitsSQL)},
-	sqliteDialect:   {sqlx.Rebind(sqliteDialect.bindType, hitRateLimitSQL), sqlx.Rebind(sqliteDialect.bindType, deleteRateLimitsSQL)},
+	postgresDialect: {rateLimitStmt(postgresDialect, hitRateLimitSQL), rateLimitStmt(postgresDialect, deleteRateLimitsSQL)},
+	sqliteDialect:   {rateLimitStmt(sqliteDialect, hitRateLimitSQL), rateLimitStmt(sqliteDialect, deleteRateLimitsSQL)},
+}
+
+func rateLimitStmt(d *dialect, q string) string {
+	return sqlx.Rebind(d.bindType, strings.Replace(q, "auth_gate_rate_limit", d.ownTable("auth_gate_rate_limit"), 1))
 }
 
 // HitRateLimit counts one request against key, at most max per window, and

@@ -104,7 +104,7 @@ func TestDeleteRateLimitsBefore_RemovesOnlyOldCounters(t *testing.T) {
 		if err != nil || n != 2 {
 			t.Fatalf("deleted %d, %v; want 2", n, err)
 		}
-		if got := count(t, st, `SELECT count(*) FROM auth_gate_rate_limit`); got != 1 {
+		if got := count(t, st, `SELECT count(*) FROM `+st.dialect.ownTable("auth_gate_rate_limit")); got != 1 {
 			t.Fatalf("%d rows left, want 1", got)
 		}
 	})
