@@ -1,11 +1,13 @@
 package caddyauth
 
 import (
+	"container/heap"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"net/netip"
 	"path"
@@ -54,12 +56,12 @@ const (
 	// maxRateMax keeps counts within a 32-bit integer column.
 	maxRateMax = 1_000_000_000
 
-	// memoryLimitKeys bounds the memory store, as Better Auth bounds its map.
+	// memoryLimitKeys bounds the keys the memory store counts one by one.
 	// An entry takes about 200 bytes, so the store stays under ~25 MB.
 	memoryLimitKeys = 100_000
-	// memorySweepInterval is how often the memory store drops counters
-	// whose window has passed.
-	memorySweepInterval = time.Minute
+	// overflowBuckets is how many counters per limit share the newcomers
+	// while the memory store is full (memoryLimitStore).
+	overflowBuckets = 1024
 	// databaseSweepInterval is how often an instance deletes old counter
 	// rows from the database.
 	databaseSweepInterval = time.Minute
@@ -335,60 +337,114 @@ func matchLimitPath(pattern, p string) bool {
 }
 
 // memoryLimitStore keeps counters in this process, at most capacity of
-// them. Counters whose window has passed are swept once a minute; a new key
-// beyond capacity evicts the least recently used one, so a flood of distinct
-// clients costs bounded memory (at the price of forgetting the quietest
-// counters: the database store has no such limit).
+// them one by one. A counter whose window has passed is as good as none and
+// is dropped. A counter whose window has not passed is never dropped to make
+// room: if it were, a flood of new keys (one IPv6 /48 holds 65 536 /64s)
+// would reset the counter of a client that is being limited. A key that
+// finds the table full of live counters is counted coarsely instead, in one
+// of overflowBuckets counters per limit shared by all such newcomers: never
+// unlimited, at worst limited together with strangers until the flood's
+// counters expire. Memory stays bounded either way.
 type memoryLimitStore struct {
-	mu        sync.Mutex
-	capacity  int
-	entries   map[string]*limitEntry
-	lru       limitEntry // sentinel of a ring: lru.next is the least recently used
-	nextSweep time.Time
+	mu       sync.Mutex
+	capacity int
+	own      int // entries that are not overflow buckets
+	entries  map[string]*limitEntry
+	byExpiry limitHeap // all entries, the soonest to expire first
+	seed     maphash.Seed
 }
 
 type limitEntry struct {
-	key        string
-	count      int
-	last       int64 // unix nanoseconds of the last counted request
-	window     time.Duration
-	prev, next *limitEntry
+	key    string
+	count  int
+	last   int64 // unix nanoseconds of the last counted request
+	window time.Duration
+	bucket bool // an overflow bucket, not a key's own counter
+	index  int  // in byExpiry
 }
 
+func (e *limitEntry) expiry() int64 { return e.last + int64(e.window) }
+
 func newMemoryLimitStore(capacity int) *memoryLimitStore {
-	m := &memoryLimitStore{capacity: capacity, entries: make(map[string]*limitEntry)}
-	m.lru.prev, m.lru.next = &m.lru, &m.lru
-	return m
+	return &memoryLimitStore{capacity: capacity, entries: make(map[string]*limitEntry), seed: maphash.MakeSeed()}
 }
 
 func (m *memoryLimitStore) hit(_ context.Context, key string, window time.Duration, max int, t time.Time) (bool, time.Duration, error) {
 	ts := t.UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !t.Before(m.nextSweep) {
-		m.sweep(ts)
-		m.nextSweep = t.Add(memorySweepInterval)
-	}
+	m.expire(ts)
 	e := m.entries[key]
+	bucket := false
+	if e == nil && m.own >= m.capacity {
+		key, bucket = m.overflowKey(key, window, max), true
+		e = m.entries[key]
+	}
 	switch {
 	case e == nil:
-		if len(m.entries) >= m.capacity {
-			m.remove(m.lru.next)
-		}
-		e = &limitEntry{key: key, count: 1, last: ts}
+		e = &limitEntry{key: key, count: 1, last: ts, window: window, bucket: bucket}
 		m.entries[key] = e
+		heap.Push(&m.byExpiry, e)
+		if !bucket {
+			m.own++
+		}
+		return true, 0, nil
 	case ts-e.last >= int64(window):
 		e.count, e.last = 1, ts
 	case e.count >= max:
-		m.moveToBack(e)
 		return false, time.Duration(e.last + int64(window) - ts), nil
 	default:
 		e.count++
 		e.last = ts
 	}
 	e.window = window
-	m.moveToBack(e)
+	heap.Fix(&m.byExpiry, e.index)
 	return true, 0, nil
+}
+
+// peek tells what a hit would answer, without counting one.
+func (m *memoryLimitStore) peek(key string, window time.Duration, max int, t time.Time) (bool, time.Duration) {
+	ts := t.UnixNano()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entries[key]
+	if e == nil && m.own >= m.capacity {
+		e = m.entries[m.overflowKey(key, window, max)]
+	}
+	if e == nil || ts-e.last >= int64(window) || e.count < max {
+		return true, 0
+	}
+	return false, time.Duration(e.last + int64(window) - ts)
+}
+
+// undo takes back one counted hit of key, leaving its window as it is.
+func (m *memoryLimitStore) undo(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.entries[key]; e != nil && e.count > 0 {
+		e.count--
+	}
+	return nil
+}
+
+// overflowKey names the bucket that counts key while the table is full.
+// Buckets are per limit, so that sign-in's 3 per 10 s and the general 100
+// per 10 s never share a count; the seed keeps which keys share a bucket
+// unknown to clients. The NUL cannot start a caller's key.
+func (m *memoryLimitStore) overflowKey(key string, window time.Duration, max int) string {
+	b := maphash.String(m.seed, key) % overflowBuckets
+	return "\x00overflow|" + strconv.FormatInt(int64(window), 10) + "|" + strconv.Itoa(max) + "|" + strconv.FormatUint(b, 10)
+}
+
+// expire drops the counters whose window has passed.
+func (m *memoryLimitStore) expire(ts int64) {
+	for len(m.byExpiry) > 0 && m.byExpiry[0].expiry() <= ts {
+		e := heap.Pop(&m.byExpiry).(*limitEntry)
+		delete(m.entries, e.key)
+		if !e.bucket {
+			m.own--
+		}
+	}
 }
 
 func (m *memoryLimitStore) len() int {
@@ -397,28 +453,26 @@ func (m *memoryLimitStore) len() int {
 	return len(m.entries)
 }
 
-// sweep drops the counters whose window has passed.
-func (m *memoryLimitStore) sweep(ts int64) {
-	for _, e := range m.entries {
-		if ts-e.last >= int64(e.window) {
-			m.remove(e)
-		}
-	}
-}
+// limitHeap orders entries by expiry, for container/heap.
+type limitHeap []*limitEntry
 
-func (m *memoryLimitStore) remove(e *limitEntry) {
-	e.prev.next, e.next.prev = e.next, e.prev
-	e.prev, e.next = nil, nil
-	delete(m.entries, e.key)
+func (h limitHeap) Len() int           { return len(h) }
+func (h limitHeap) Less(i, j int) bool { return h[i].expiry() < h[j].expiry() }
+func (h limitHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
 }
-
-func (m *memoryLimitStore) moveToBack(e *limitEntry) {
-	if e.next != nil {
-		e.prev.next, e.next.prev = e.next, e.prev
-	}
-	e.prev, e.next = m.lru.prev, &m.lru
-	m.lru.prev.next = e
-	m.lru.prev = e
+func (h *limitHeap) Push(x any) {
+	e := x.(*limitEntry)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+func (h *limitHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return e
 }
 
 // dbLimitStore keeps counters in the database, shared by every instance on

@@ -314,59 +314,106 @@ func TestMatchLimitPath(t *testing.T) {
 	}
 }
 
+// floodKey is the i-th of a flood of distinct clients (one /64 each).
+func floodKey(i int) string {
+	return fmt.Sprintf("2001:db8:%x:%x::/64|/sign-in/email", i>>16, i&0xffff)
+}
+
 func TestMemoryLimitStore_StaysBoundedUnderAFloodOfKeys(t *testing.T) {
 	const flood = 200_000
+	// Twice: sync.Pool contents survive one collection.
+	runtime.GC()
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	m := newMemoryLimitStore(memoryLimitKeys)
 	t0 := time.Now()
 	for i := range flood {
-		// All within one window: nothing expires, eviction must bound it.
-		m.hit(context.Background(), fmt.Sprintf("2001:db8:%x:%x::/64|/sign-in/email", i>>16, i&0xffff), 10*time.Second, 3, t0.Add(time.Duration(i)*time.Microsecond))
+		// All within one window: nothing expires.
+		m.hit(context.Background(), floodKey(i), 10*time.Second, 3, t0.Add(time.Duration(i)*time.Microsecond))
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	if n := m.len(); n != memoryLimitKeys {
-		t.Fatalf("%d keys after %d distinct ones, want the bound %d", n, flood, memoryLimitKeys)
+	runtime.KeepAlive(m)
+	if n := m.len(); n > memoryLimitKeys+overflowBuckets {
+		t.Fatalf("%d keys after %d distinct ones, want at most %d", n, flood, memoryLimitKeys+overflowBuckets)
 	}
 	heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	t.Logf("%d keys hold %.1f MiB of heap", memoryLimitKeys, float64(heap)/(1<<20))
+	t.Logf("%d keys hold %.1f MiB of heap", m.len(), float64(heap)/(1<<20))
 	if heap > 40<<20 {
 		t.Errorf("memory store holds %d MiB, want under 40", heap>>20)
 	}
-	// The most recent keys survived, the oldest were evicted.
-	if _, ok := m.entries[fmt.Sprintf("2001:db8:%x:%x::/64|/sign-in/email", (flood-1)>>16, (flood-1)&0xffff)]; !ok {
-		t.Error("the newest key was evicted")
-	}
-	if _, ok := m.entries["2001:db8:0:0::/64|/sign-in/email"]; ok {
-		t.Error("the oldest key survived")
-	}
-	// A sweep after the window empties it.
+	// Once their window has passed, counters go and make room.
 	m.hit(context.Background(), "k", 10*time.Second, 3, t0.Add(time.Hour))
 	if n := m.len(); n != 1 {
-		t.Errorf("%d keys after the sweep, want 1", n)
+		t.Errorf("%d keys after the window, want 1", n)
 	}
 }
 
-func TestMemoryLimitStore_EvictsTheLeastRecentlyUsed(t *testing.T) {
+func TestMemoryLimitStore_AFloodOfNewKeysNeverFreesALimitedKey(t *testing.T) {
+	for _, capacity := range []int{4, 1000, memoryLimitKeys} {
+		t.Run(fmt.Sprint(capacity), func(t *testing.T) {
+			m := newMemoryLimitStore(capacity)
+			t0 := time.Now()
+			const window, max = 10 * time.Second, 3
+			hit := func(key string, at time.Duration) bool {
+				ok, _, _ := m.hit(context.Background(), key, window, max, t0.Add(at))
+				return ok
+			}
+			for range max {
+				hit("attacker|email:victim", 0)
+			}
+			if hit("attacker|email:victim", time.Millisecond) {
+				t.Fatal("the fourth hit was allowed")
+			}
+			// Ten times the capacity of new keys, all within the window.
+			for i := range 10 * capacity {
+				hit(floodKey(i), 2*time.Millisecond)
+			}
+			if hit("attacker|email:victim", 3*time.Millisecond) {
+				t.Fatal("the flood reset a key that was limiting")
+			}
+			// Newcomers on a full table are counted, if coarsely: one that
+			// keeps coming is limited like any other.
+			newcomer := floodKey(20 * capacity)
+			limited := false
+			for range 2 * max * (1 + 10*capacity/overflowBuckets) {
+				if !hit(newcomer, 4*time.Millisecond) {
+					limited = true
+					break
+				}
+			}
+			if !limited {
+				t.Fatal("a newcomer on a full table was never limited")
+			}
+			// After the window everyone is counted one by one again.
+			if !hit("attacker|email:victim", window+time.Millisecond) {
+				t.Fatal("the limited key was not freed by its window")
+			}
+			if !hit(newcomer, window+5*time.Millisecond) {
+				t.Fatal("the newcomer was not freed by the window")
+			}
+		})
+	}
+}
+
+func TestMemoryLimitStore_FreesRoomOnlyFromCountersWhoseWindowPassed(t *testing.T) {
 	m := newMemoryLimitStore(2)
 	t0 := time.Now()
-	hit := func(key string, d time.Duration) bool {
-		ok, _, _ := m.hit(context.Background(), key, time.Minute, 1, t0.Add(d))
+	hit := func(key string, window, d time.Duration) bool {
+		ok, _, _ := m.hit(context.Background(), key, window, 1, t0.Add(d))
 		return ok
 	}
-	hit("a", 0)
-	hit("b", 1)
-	if hit("a", 2) {
-		t.Fatal("second hit on a allowed") // and a is now the most recent
+	hit("long", time.Hour, 0)
+	hit("short", time.Second, 0)
+	// "short" has had its window by now; "long" has not, though it was
+	// used earlier: "short" makes room for "c".
+	hit("c", time.Minute, 2*time.Second)
+	if _, ok := m.entries["short"]; ok {
+		t.Fatal("the expired counter was kept")
 	}
-	hit("c", 3) // evicts b
-	if _, ok := m.entries["b"]; ok || m.len() != 2 {
-		t.Fatalf("b not evicted: %v", m.entries)
-	}
-	if hit("a", 4) {
-		t.Fatal("a was forgotten")
+	if hit("long", time.Hour, 3*time.Second) {
+		t.Fatal("long was forgotten")
 	}
 }
 
@@ -385,5 +432,45 @@ func TestMemoryLimitStore_ConcurrentHitsAllowExactlyMax(t *testing.T) {
 	wg.Wait()
 	if n := allowed.Load(); n != 7 {
 		t.Fatalf("%d of 50 concurrent hits allowed, want 7", n)
+	}
+}
+
+func TestMemoryLimitStore_PeekAndUndo(t *testing.T) {
+	const window, max = 10 * time.Second, 2
+	t0 := time.Now()
+	for _, c := range []struct {
+		name      string
+		steps     string // h: hit, u: undo
+		wantPeek  bool   // at t0+1s
+		wantRetry time.Duration
+	}{
+		{"nothing counted", "", true, 0},
+		{"below max", "h", true, 0},
+		{"at max", "hh", false, 9 * time.Second},
+		{"an undone hit does not count", "hhu", true, 0},
+		{"undo with nothing counted", "uhh", false, 9 * time.Second},
+		{"undone twice", "hhuuh", true, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := newMemoryLimitStore(10)
+			for _, s := range c.steps {
+				if s == 'h' {
+					m.hit(context.Background(), "k", window, max, t0)
+				} else {
+					_ = m.undo(context.Background(), "k")
+				}
+			}
+			ok, retry := m.peek("k", window, max, t0.Add(time.Second))
+			if ok != c.wantPeek || retry != c.wantRetry {
+				t.Fatalf("peek = %v %v, want %v %v", ok, retry, c.wantPeek, c.wantRetry)
+			}
+			// A peek counts nothing.
+			if ok2, _ := m.peek("k", window, max, t0.Add(time.Second)); ok2 != ok {
+				t.Fatal("peek changed the count")
+			}
+			if ok, _ := m.peek("k", window, max, t0.Add(window)); !ok {
+				t.Fatal("limited after the window")
+			}
+		})
 	}
 }
