@@ -34,9 +34,10 @@ import (
 //     Auth normalises them. Paths that are no route share one counter per
 //     client and rule, so that a scan of random paths cannot mint a key per
 //     request.
-//   - Sign-in is also limited per email address, whatever the client IP, with
-//     the limit of the sign-in path; the key holds an HMAC of the address,
-//     never the address itself.
+//   - Sign-in is also limited per email address and client IP together, with
+//     the limit of the sign-in path, counting failed attempts only: wrong
+//     passwords from one client never lock the owner out from another (SPEC
+//     §6). The key holds an HMAC of the address, never the address itself.
 //   - The algorithm: when the last counted request is a window or more ago,
 //     the count restarts at 1; otherwise a count at max denies, and anything
 //     else counts the request and makes it the last one (so the window slides
@@ -103,9 +104,11 @@ type limitRule struct {
 }
 
 // limitStore counts requests. hit counts one request against key and tells
-// whether it is allowed, and if not, how long until it would be.
+// whether it is allowed, and if not, how long until it would be; undo takes
+// back one allowed hit, counted with max.
 type limitStore interface {
 	hit(ctx context.Context, key string, window time.Duration, max int, t time.Time) (allowed bool, retryAfter time.Duration, err error)
+	undo(ctx context.Context, key string, max int) error
 }
 
 // rateLimiter is the provisioned rate_limit configuration of one Gate.
@@ -196,7 +199,7 @@ func (g *Gate) allowRequest(w http.ResponseWriter, r *http.Request, sub string) 
 	}
 	ip := clientIP(r)
 	key := ipKey(ip) + "|" + limitPathKey(sub, rule)
-	allowed, retry := l.hit(r.Context(), key, rule)
+	allowed, retry, _ := l.hit(r.Context(), key, rule)
 	if !allowed {
 		rateLimitedIP.Inc()
 		g.logger.Info("rate limited", zap.String("by", "client_ip"), zap.String("client_ip", ip),
@@ -208,28 +211,43 @@ func (g *Gate) allowRequest(w http.ResponseWriter, r *http.Request, sub string) 
 
 // allowSignInEmail applies the per-email limit of sign-in, after the body
 // has been read; email is normalised. Over the limit it answers 429 and
-// returns false.
-func (g *Gate) allowSignInEmail(w http.ResponseWriter, r *http.Request, email string) bool {
+// returns false. Otherwise the caller signs in and hands the outcome to
+// settle: only a wrong password (or an unknown address, which must look the
+// same) stays counted. The key is the address and the client IP together,
+// so that wrong passwords sent from elsewhere never lock the owner out, while
+// the sender's own address is still limited. The attempt is counted before
+// the password is checked and taken back after, rather than counted after:
+// concurrent guesses then cannot all pass a check made before any of them
+// failed.
+func (g *Gate) allowSignInEmail(w http.ResponseWriter, r *http.Request, email string) (allowed bool, settle func(*apiError)) {
+	settle = func(*apiError) {}
 	l := g.limiter
 	if l == nil {
-		return true
+		return true, settle
 	}
 	rule := l.ruleFor(strings.TrimPrefix(r.URL.Path, g.cfg.basePath))
 	if rule.max == 0 {
-		return true
+		return true, settle
 	}
-	allowed, retry := l.hit(r.Context(), l.emailLimitKey(email), rule)
+	ip := clientIP(r)
+	key := l.emailLimitKey(ip, email)
+	allowed, retry, counted := l.hit(r.Context(), key, rule)
 	if !allowed {
 		// The address is not logged: the log must not tell an attacker's
 		// targets to whoever reads it, and the client IP identifies the
 		// event well enough.
-		g.logger.Info("rate limited", zap.String("by", "email"), zap.String("client_ip", clientIP(r)),
+		g.logger.Info("rate limited", zap.String("by", "email"), zap.String("client_ip", ip),
 			zap.Duration("retry_after", retry))
 		rateLimitedEmail.Inc()
 		g.signInRefused(r, reasonRateLimited, "")
 		writeRateLimited(w, retry)
+		return false, settle
 	}
-	return allowed
+	return true, func(e *apiError) {
+		if e != errInvalidEmailOrPassword {
+			l.undo(r.Context(), counted, key, rule.max)
+		}
+	}
 }
 
 // ruleFor returns the limit of a path: the first configured rule that
@@ -243,32 +261,50 @@ func (l *rateLimiter) ruleFor(sub string) limitRule {
 	return l.general
 }
 
-// hit counts a request. A failing database store fails open to the
-// instance's memory store: the request goes on (and will meet the same
-// database failure in its handler, which answers 503), while the limits
-// still hold per instance, instead of the limiter turning a database outage
-// into a wall of 429s or 503s of its own.
-func (l *rateLimiter) hit(ctx context.Context, key string, rule limitRule) (bool, time.Duration) {
+// hit counts a request, and returns the store that counted it for undo. A
+// failing database store fails open to the instance's memory store: the
+// request goes on (and will meet the same database failure in its handler,
+// which answers 503), while the limits still hold per instance, instead of
+// the limiter turning a database outage into a wall of 429s or 503s of its
+// own.
+func (l *rateLimiter) hit(ctx context.Context, key string, rule limitRule) (bool, time.Duration, limitStore) {
 	t := now()
 	allowed, retry, err := l.store.hit(ctx, key, rule.window, rule.max, t)
 	if err == nil {
-		return allowed, retry
+		return allowed, retry, l.store
 	}
+	l.warn(ctx, t, err)
+	allowed, retry, _ = l.local.hit(ctx, key, rule.window, rule.max, t)
+	return allowed, retry, l.local
+}
+
+// undo takes back a hit that st counted. It runs after the request's work,
+// so it does not end with the request: a client that hangs up after a
+// successful sign-in must not leave it counted as a failure.
+func (l *rateLimiter) undo(ctx context.Context, st limitStore, key string, max int) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+	defer cancel()
+	if err := st.undo(ctx, key, max); err != nil {
+		l.warn(ctx, now(), err)
+	}
+}
+
+// warn logs a failing database store, at most once per storeWarnInterval.
+func (l *rateLimiter) warn(ctx context.Context, t time.Time, err error) {
 	// A client that went away is no news about the database.
 	if last := l.warnedAt.Load(); ctx.Err() == nil && t.UnixNano()-last >= int64(storeWarnInterval) && l.warnedAt.CompareAndSwap(last, t.UnixNano()) {
 		l.logger.Warn("rate limit store failed: limiting per instance until it recovers", zap.Error(err))
 	}
-	allowed, retry, _ = l.local.hit(ctx, key, rule.window, rule.max, t)
-	return allowed, retry
 }
 
-// emailLimitKey is the per-email key: an HMAC of the address, so that the
-// memory store and the database table hold no email addresses.
-func (l *rateLimiter) emailLimitKey(email string) string {
+// emailLimitKey is the per-email key of a client: its ipKey and an HMAC of
+// the address, so that the memory store and the database table hold no
+// email addresses.
+func (l *rateLimiter) emailLimitKey(ip, email string) string {
 	mac := hmac.New(sha256.New, l.emailKey)
 	mac.Write([]byte("auth_gate rate limit email\x00"))
 	mac.Write([]byte(email))
-	return "email:" + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:18])
+	return ipKey(ip) + "|email:" + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:18])
 }
 
 // writeRateLimited is Better Auth's 429. Retry-After is sent along with
@@ -418,7 +454,7 @@ func (m *memoryLimitStore) peek(key string, window time.Duration, max int, t tim
 }
 
 // undo takes back one counted hit of key, leaving its window as it is.
-func (m *memoryLimitStore) undo(_ context.Context, key string) error {
+func (m *memoryLimitStore) undo(_ context.Context, key string, _ int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e := m.entries[key]; e != nil && e.count > 0 {
@@ -497,6 +533,13 @@ func (s *dbLimitStore) hit(ctx context.Context, key string, window time.Duration
 		go s.sweep(t.Add(-s.longest))
 	}
 	return allowed, retry, nil
+}
+
+func (s *dbLimitStore) undo(ctx context.Context, key string, max int) error {
+	if err := s.h.ensureReady(ctx); err != nil {
+		return err
+	}
+	return s.h.st.UndoRateLimit(ctx, key, max)
 }
 
 func (s *dbLimitStore) sweep(cutoff time.Time) {

@@ -105,37 +105,121 @@ func TestRateLimit_FourthSignInWithinTenSecondsGets429(t *testing.T) {
 	})
 }
 
-func TestRateLimit_SignInIsLimitedPerEmailAcrossIPs(t *testing.T) {
-	tg := newLimitedGate(t, testsupport.SQLiteDSN(t), "")
-	tg.signUp("Victim", "victim@example.com", "password123")
-	t0 := time.Now()
-	setNow(t, t0)
-	for i := range 3 {
-		if w := tg.from(fmt.Sprintf("192.0.2.%d", i+1), signInReq("victim@example.com")); w.Code != 401 {
-			t.Fatalf("attempt %d: %d %s", i+1, w.Code, w.Body)
+func TestRateLimit_NobodyCanLockAUserOut(t *testing.T) {
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		for _, storage := range []string{"memory", "database"} {
+			t.Run(storage, func(t *testing.T) {
+				tg := newLimitedGate(t, dsn, "rate_limit {\n storage "+storage+"\n}")
+				victim := "victim-" + storage + "@example.com"
+				tg.signUp("Victim", victim, "password123")
+				setNow(t, time.Now())
+				right := func() *http.Request {
+					return req("POST", "/auth/sign-in/email", `{"email":"`+victim+`","password":"password123"}`)
+				}
+				// The attacker's own address is limited...
+				for i := range 3 {
+					if w := tg.from("192.0.2.1", signInReq(victim)); w.Code != 401 {
+						t.Fatalf("attempt %d: %d %s", i+1, w.Code, w.Body)
+					}
+				}
+				want429(t, tg.from("192.0.2.1", signInReq(victim)), "10")
+				// ...and so are others of its /64, the attacker's own.
+				for i := range 3 {
+					if w := tg.from("2001:db8:1:2::1", signInReq(victim)); w.Code != 401 {
+						t.Fatalf("IPv6 attempt %d: %d %s", i+1, w.Code, w.Body)
+					}
+				}
+				want429(t, tg.from("2001:db8:1:2:ffff::9", right()), "10")
+				// Wrong passwords from many addresses, one each.
+				for i := range 5 {
+					if w := tg.from(fmt.Sprintf("192.0.2.%d", 10+i), signInReq(" Victim-"+storage+"@Example.COM")); w.Code != 401 {
+						t.Fatalf("attempt from client %d: %d %s", i, w.Code, w.Body)
+					}
+				}
+				// The owner, from anywhere else, is not locked out.
+				for _, ip := range []string{"198.51.100.7", "2001:db8:1:3::1"} {
+					if w := tg.from(ip, right()); w.Code != 200 {
+						t.Fatalf("the owner's right password from %s: %d %s", ip, w.Code, w.Body)
+					}
+				}
+			})
 		}
+	})
+}
+
+// signInLimit runs the per-email limit of sign-in for a request from ip,
+// then settles it with outcome, and tells whether it was allowed.
+func signInLimit(t *testing.T, g *Gate, ip, email string, outcome *apiError) bool {
+	t.Helper()
+	r := req("POST", "/auth/sign-in/email", "")
+	r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: ip}))
+	w := httptest.NewRecorder()
+	ok, settle := g.allowSignInEmail(w, r, email)
+	if !ok {
+		want429(t, w, w.Header().Get("X-Retry-After"))
+		return false
 	}
-	// The address is normalised before it is counted.
-	want429(t, tg.from("192.0.2.99", signInReq(" Victim@Example.COM")), "10")
-	// The right password from a fresh IP is refused too until the window
-	// has passed: that is the point of a per-email limit.
-	right := req("POST", "/auth/sign-in/email", `{"email":"victim@example.com","password":"password123"}`)
-	want429(t, tg.from("192.0.2.100", right), "10")
-	if w := tg.from("192.0.2.99", signInReq("someone-else@example.com")); w.Code != 401 {
-		t.Fatalf("other email: %d %s", w.Code, w.Body)
-	}
-	setNow(t, t0.Add(10*time.Second))
-	right = req("POST", "/auth/sign-in/email", `{"email":"victim@example.com","password":"password123"}`)
-	if w := tg.from("192.0.2.101", right); w.Code != 200 {
-		t.Fatalf("after the window: %d %s", w.Code, w.Body)
-	}
-	// No email address is kept as a key.
-	m := tg.g.limiter.local
-	for k := range m.entries {
-		if strings.Contains(strings.ToLower(k), "victim") {
-			t.Errorf("key %q holds the address", k)
+	settle(outcome)
+	return true
+}
+
+func TestRateLimit_PerEmailLimitCountsFailuresPerClient(t *testing.T) {
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		for _, storage := range []string{"memory", "database"} {
+			t.Run(storage, func(t *testing.T) {
+				g := newLimitedGate(t, dsn, "rate_limit {\n storage "+storage+"\n}").g
+				setNow(t, time.Now())
+				email := "target-" + storage + "@example.com"
+				// Successes, and refusals that say nothing about the password
+				// being wrong, are not counted.
+				for i, outcome := range []*apiError{nil, nil, nil, errEmailNotVerified, errHashingBusy, errStoreUnavailable, errPasswordTooLong, nil} {
+					if !signInLimit(t, g, "203.0.113.7", email, outcome) {
+						t.Fatalf("attempt %d (after %v) was limited", i+1, outcome)
+					}
+				}
+				for i := range 3 {
+					if !signInLimit(t, g, "203.0.113.7", email, errInvalidEmailOrPassword) {
+						t.Fatalf("failure %d was limited", i+1)
+					}
+				}
+				for _, c := range []struct {
+					ip, email string
+					allowed   bool
+				}{
+					{"203.0.113.7", email, false},
+					{"::ffff:203.0.113.7", email, false},
+					{"203.0.113.8", email, true},
+					{"203.0.113.7", "other-" + email, true},
+				} {
+					if got := signInLimit(t, g, c.ip, c.email, nil); got != c.allowed {
+						t.Errorf("%s for %s: allowed %v, want %v", c.ip, c.email, got, c.allowed)
+					}
+				}
+				// IPv6 clients count by /64.
+				for range 3 {
+					signInLimit(t, g, "2001:db8::1", email, errInvalidEmailOrPassword)
+				}
+				if signInLimit(t, g, "2001:db8::ffff:1", email, nil) {
+					t.Error("another address of the /64 was not limited")
+				}
+				if !signInLimit(t, g, "2001:db8:0:1::1", email, nil) {
+					t.Error("another /64 was limited")
+				}
+				// No email address is kept as a key (the database store is
+				// given the same keys).
+				if storage == "memory" {
+					if len(g.limiter.local.entries) == 0 {
+						t.Fatal("no keys")
+					}
+					for k := range g.limiter.local.entries {
+						if strings.Contains(strings.ToLower(k), "target") {
+							t.Errorf("key %q holds the address", k)
+						}
+					}
+				}
+			})
 		}
-	}
+	})
 }
 
 func TestRateLimit_DatabaseStorageIsSharedByInstances(t *testing.T) {
@@ -457,7 +541,7 @@ func TestMemoryLimitStore_PeekAndUndo(t *testing.T) {
 				if s == 'h' {
 					m.hit(context.Background(), "k", window, max, t0)
 				} else {
-					_ = m.undo(context.Background(), "k")
+					_ = m.undo(context.Background(), "k", max)
 				}
 			}
 			ok, retry := m.peek("k", window, max, t0.Add(time.Second))
