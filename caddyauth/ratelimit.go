@@ -70,6 +70,13 @@ const (
 	// store, which would otherwise come with every request of an outage.
 	storeWarnInterval = time.Minute
 
+	// A client whose raw bearer tokens miss the database this often within
+	// the window has its further unknown ones refused without a query
+	// (allowTokenLookup). A client with a valid session makes no misses; one
+	// with a stale token makes a few before it signs in again.
+	tokenMissWindow = 10 * time.Second
+	tokenMissMax    = 20
+
 	rateLimitMessage = "Too many requests. Please try again later."
 )
 
@@ -249,6 +256,47 @@ func (g *Gate) allowSignInEmail(w http.ResponseWriter, r *http.Request, email st
 		}
 	}
 }
+
+// allowTokenLookup limits what made-up bearer tokens cost. With `bearer`
+// on, a raw token (no signature) is the one credential a client can make up
+// without the secret, and each costs a database query; so a client whose
+// raw tokens have missed tokenMissMax times within tokenMissWindow (see
+// countTokenMiss) gets 429 for further ones, without a query, until the
+// window has passed. Signed credentials (cookies, signed bearer values) are
+// never refused here: a made-up one fails its signature check without a
+// query, so a signed-in user on the same address is not affected; nor is a
+// raw token the session cache knows. 429 rather than 401: the gate cannot
+// tell whether the token is valid, so it must not pass the request on
+// (not even to a public path, as for a store failure), and a 401 would tell
+// a client with a valid token to throw it away. The counters are this
+// instance's, in memory, whatever the storage: each instance protects its
+// own queries, and counting misses in the database would cost a query each.
+func (g *Gate) allowTokenLookup(w http.ResponseWriter, r *http.Request, cred credential) bool {
+	l := g.limiter
+	if l == nil || !cred.raw {
+		return true
+	}
+	ip, t := clientIP(r), now()
+	allowed, retry := l.local.peek(tokenMissKey(ip), tokenMissWindow, tokenMissMax, t)
+	if allowed || g.cfg.cacheTTL > 0 && g.db.cache.get(cred.token, t, g.cfg.cacheTTL) != nil {
+		return true
+	}
+	rateLimitedToken.Inc()
+	g.logger.Info("rate limited", zap.String("by", "token_misses"), zap.String("client_ip", ip),
+		zap.Duration("retry_after", retry))
+	writeRateLimited(w, retry)
+	return false
+}
+
+// countTokenMiss counts a raw bearer token that found no valid session.
+func (g *Gate) countTokenMiss(r *http.Request, cred credential) {
+	if l := g.limiter; l != nil && cred.raw {
+		_, _, _ = l.local.hit(r.Context(), tokenMissKey(clientIP(r)), tokenMissWindow, tokenMissMax, now())
+	}
+}
+
+// tokenMissKey cannot meet a path key: those go on with / or ?.
+func tokenMissKey(ip string) string { return ipKey(ip) + "|token-miss" }
 
 // ruleFor returns the limit of a path: the first configured rule that
 // matches it, else the first default rule, else the general limit.

@@ -558,3 +558,54 @@ func TestMemoryLimitStore_PeekAndUndo(t *testing.T) {
 		})
 	}
 }
+
+func TestRateLimit_BearerTokenMissesAreLimitedPerClient(t *testing.T) {
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		tg := newLimitedGate(t, dsn, "bearer\npublic /public/*")
+		w := tg.do(req("POST", "/auth/sign-up/email", `{"name":"A","email":"a@example.com","password":"password123"}`))
+		token, signed, cookie := decodeJSON(t, w)["token"].(string), w.Header().Get("Set-Auth-Token"), sessionCookieFrom(t, w)
+		t0 := time.Now()
+		setNow(t, t0)
+		const attacker = "2001:db8:bad::1"
+		madeUp := func(i int) string { return "Bearer " + fmt.Sprintf("madeUp%026d", i) }
+		for i := range tokenMissMax {
+			if w := tg.from(attacker, req("GET", "/app", "", "Authorization", madeUp(i))); w.Code != 401 {
+				t.Fatalf("made-up token %d: %d %s", i+1, w.Code, w.Body)
+			}
+		}
+		// Past the limit, made-up tokens cost no query and reach nothing,
+		// not even a public path.
+		queries := counterDelta(cacheMisses)
+		want429(t, tg.from(attacker, req("GET", "/app", "", "Authorization", madeUp(1001))), "10")
+		want429(t, tg.from("2001:db8:bad::2", req("GET", "/public/x", "", "Authorization", madeUp(1002))), "10")
+		if queries() != 0 || tg.next.calls != 0 {
+			t.Fatalf("refused tokens cost %v lookups and reached the app %d times", queries(), tg.next.calls)
+		}
+		// Credentials nobody can make up without the secret are still
+		// looked up, from the same client: a signed-in user is not affected.
+		for name, h := range map[string][]string{
+			"cookie":        {"Cookie", cookie},
+			"signed bearer": {"Authorization", "Bearer " + signed},
+		} {
+			if w := tg.from(attacker, req("GET", "/app", "", h...)); w.Code != 200 {
+				t.Errorf("%s from the limited client: %d %s", name, w.Code, w.Body)
+			}
+		}
+		// Nor is a raw token from another client, and once the session is
+		// known (session_cache), not even from the limited one.
+		for _, ip := range []string{"2001:db8:600d::1", attacker} {
+			if w := tg.from(ip, req("GET", "/app", "", "Authorization", "Bearer "+token)); w.Code != 200 {
+				t.Errorf("raw token from %s: %d %s", ip, w.Code, w.Body)
+			}
+		}
+		// Other clients' made-up tokens are looked up and refused as before.
+		if w := tg.from("198.51.100.1", req("GET", "/app", "", "Authorization", madeUp(1003))); w.Code != 401 {
+			t.Errorf("made-up token from another client: %d %s", w.Code, w.Body)
+		}
+		// After the window, lookups resume.
+		setNow(t, t0.Add(10*time.Second))
+		if w := tg.from(attacker, req("GET", "/app", "", "Authorization", madeUp(1004))); w.Code != 401 {
+			t.Errorf("made-up token after the window: %d %s", w.Code, w.Body)
+		}
+	})
+}
