@@ -176,10 +176,12 @@ func (g *Gate) handleSignIn(w http.ResponseWriter, r *http.Request) *apiError {
 	if !validEmail(email) {
 		return errInvalidEmail
 	}
-	if !g.allowSignInEmail(w, r, email) {
+	allowed, settle := g.allowSignInEmail(w, r, email)
+	if !allowed {
 		return nil // answered 429
 	}
 	user, sess, e := g.signIn(w, r, email, password, hasRemember && !rememberMe)
+	settle(e)
 	if e != nil {
 		return e
 	}

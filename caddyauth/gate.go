@@ -25,6 +25,9 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	g.guardTrailers(r)
 
 	cred := g.credentialFrom(r)
+	if !g.allowTokenLookup(w, r, cred) {
+		return nil // answered 429 (ratelimit.go)
+	}
 	res, err := g.authenticate(r.Context(), r, cred, false)
 	switch {
 	case err == nil:
@@ -46,6 +49,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		writeAPIError(w, errStoreUnavailable)
 		return nil
 	}
+	g.countTokenMiss(r, cred)
 
 	if g.public != nil && g.public.Match(r) {
 		gatePublic.Inc()

@@ -74,7 +74,7 @@ var (
 		"Database failures by operation; the answer was 503 (unavailable) or 500.",
 		"op")
 	rateLimitedVec = counterVec("rate_limited_total",
-		"Auth API requests refused with 429, by limit: ip (per client address and path) or email (sign-in attempts per address).",
+		"Requests refused with 429, by limit: ip (auth API requests per client address and path), email (failed sign-ins per address and client) or token (gated requests with raw bearer tokens from a client whose tokens keep missing).",
 		"scope")
 
 	collectors = []prometheus.Collector{
@@ -104,6 +104,7 @@ var (
 
 	rateLimitedIP    = rateLimitedVec.WithLabelValues("ip")
 	rateLimitedEmail = rateLimitedVec.WithLabelValues("email")
+	rateLimitedToken = rateLimitedVec.WithLabelValues("token")
 
 	// storeErrorOps are the op names storeError is called with (the same
 	// words as in its log entries), plus "gate" for the gate's session

@@ -272,10 +272,14 @@ func (g *Gate) postSignIn(w http.ResponseWriter, r *http.Request, p *pageData) *
 	if !validEmail(email) {
 		return errInvalidEmail
 	}
-	if e := pageLimit(w, func(w http.ResponseWriter) bool { return g.allowSignInEmail(w, r, email) }); e != nil {
+	settle := func(*apiError) {}
+	allow := func(w http.ResponseWriter) (ok bool) { ok, settle = g.allowSignInEmail(w, r, email); return ok }
+	if e := pageLimit(w, allow); e != nil {
 		return e
 	}
-	if _, _, e := g.signIn(w, r, email, password, !rememberMe); e != nil {
+	_, _, e = g.signIn(w, r, email, password, !rememberMe)
+	settle(e)
+	if e != nil {
 		return e
 	}
 	seeOther(w, p.target())

@@ -1,11 +1,13 @@
 package caddyauth
 
 import (
+	"container/heap"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"net/netip"
 	"path"
@@ -32,9 +34,10 @@ import (
 //     Auth normalises them. Paths that are no route share one counter per
 //     client and rule, so that a scan of random paths cannot mint a key per
 //     request.
-//   - Sign-in is also limited per email address, whatever the client IP, with
-//     the limit of the sign-in path; the key holds an HMAC of the address,
-//     never the address itself.
+//   - Sign-in is also limited per email address and client IP together, with
+//     the limit of the sign-in path, counting failed attempts only: wrong
+//     passwords from one client never lock the owner out from another (SPEC
+//     §6). The key holds an HMAC of the address, never the address itself.
 //   - The algorithm: when the last counted request is a window or more ago,
 //     the count restarts at 1; otherwise a count at max denies, and anything
 //     else counts the request and makes it the last one (so the window slides
@@ -54,18 +57,25 @@ const (
 	// maxRateMax keeps counts within a 32-bit integer column.
 	maxRateMax = 1_000_000_000
 
-	// memoryLimitKeys bounds the memory store, as Better Auth bounds its map.
+	// memoryLimitKeys bounds the keys the memory store counts one by one.
 	// An entry takes about 200 bytes, so the store stays under ~25 MB.
 	memoryLimitKeys = 100_000
-	// memorySweepInterval is how often the memory store drops counters
-	// whose window has passed.
-	memorySweepInterval = time.Minute
+	// overflowBuckets is how many counters per limit share the newcomers
+	// while the memory store is full (memoryLimitStore).
+	overflowBuckets = 1024
 	// databaseSweepInterval is how often an instance deletes old counter
 	// rows from the database.
 	databaseSweepInterval = time.Minute
 	// storeWarnInterval spaces out the warnings about a failing database
 	// store, which would otherwise come with every request of an outage.
 	storeWarnInterval = time.Minute
+
+	// A client whose raw bearer tokens miss the database this often within
+	// the window has its further unknown ones refused without a query
+	// (allowTokenLookup). A client with a valid session makes no misses; one
+	// with a stale token makes a few before it signs in again.
+	tokenMissWindow = 10 * time.Second
+	tokenMissMax    = 20
 
 	rateLimitMessage = "Too many requests. Please try again later."
 )
@@ -101,9 +111,11 @@ type limitRule struct {
 }
 
 // limitStore counts requests. hit counts one request against key and tells
-// whether it is allowed, and if not, how long until it would be.
+// whether it is allowed, and if not, how long until it would be; undo takes
+// back one allowed hit, counted with max.
 type limitStore interface {
 	hit(ctx context.Context, key string, window time.Duration, max int, t time.Time) (allowed bool, retryAfter time.Duration, err error)
+	undo(ctx context.Context, key string, max int) error
 }
 
 // rateLimiter is the provisioned rate_limit configuration of one Gate.
@@ -194,7 +206,7 @@ func (g *Gate) allowRequest(w http.ResponseWriter, r *http.Request, sub string) 
 	}
 	ip := clientIP(r)
 	key := ipKey(ip) + "|" + limitPathKey(sub, rule)
-	allowed, retry := l.hit(r.Context(), key, rule)
+	allowed, retry, _ := l.hit(r.Context(), key, rule)
 	if !allowed {
 		rateLimitedIP.Inc()
 		g.logger.Info("rate limited", zap.String("by", "client_ip"), zap.String("client_ip", ip),
@@ -206,29 +218,85 @@ func (g *Gate) allowRequest(w http.ResponseWriter, r *http.Request, sub string) 
 
 // allowSignInEmail applies the per-email limit of sign-in, after the body
 // has been read; email is normalised. Over the limit it answers 429 and
-// returns false.
-func (g *Gate) allowSignInEmail(w http.ResponseWriter, r *http.Request, email string) bool {
+// returns false. Otherwise the caller signs in and hands the outcome to
+// settle: only a wrong password (or an unknown address, which must look the
+// same) stays counted. The key is the address and the client IP together,
+// so that wrong passwords sent from elsewhere never lock the owner out, while
+// the sender's own address is still limited. The attempt is counted before
+// the password is checked and taken back after, rather than counted after:
+// concurrent guesses then cannot all pass a check made before any of them
+// failed.
+func (g *Gate) allowSignInEmail(w http.ResponseWriter, r *http.Request, email string) (allowed bool, settle func(*apiError)) {
+	settle = func(*apiError) {}
 	l := g.limiter
 	if l == nil {
-		return true
+		return true, settle
 	}
 	rule := l.ruleFor(strings.TrimPrefix(r.URL.Path, g.cfg.basePath))
 	if rule.max == 0 {
-		return true
+		return true, settle
 	}
-	allowed, retry := l.hit(r.Context(), l.emailLimitKey(email), rule)
+	ip := clientIP(r)
+	key := l.emailLimitKey(ip, email)
+	allowed, retry, counted := l.hit(r.Context(), key, rule)
 	if !allowed {
 		// The address is not logged: the log must not tell an attacker's
 		// targets to whoever reads it, and the client IP identifies the
 		// event well enough.
-		g.logger.Info("rate limited", zap.String("by", "email"), zap.String("client_ip", clientIP(r)),
+		g.logger.Info("rate limited", zap.String("by", "email"), zap.String("client_ip", ip),
 			zap.Duration("retry_after", retry))
 		rateLimitedEmail.Inc()
 		g.signInRefused(r, reasonRateLimited, "")
 		writeRateLimited(w, retry)
+		return false, settle
 	}
-	return allowed
+	return true, func(e *apiError) {
+		if e != errInvalidEmailOrPassword {
+			l.undo(r.Context(), counted, key, rule.max)
+		}
+	}
 }
+
+// allowTokenLookup limits what made-up bearer tokens cost. With `bearer`
+// on, a raw token (no signature) is the one credential a client can make up
+// without the secret, and each costs a database query; so a client whose
+// raw tokens have missed tokenMissMax times within tokenMissWindow (see
+// countTokenMiss) gets 429 for further ones, without a query, until the
+// window has passed. Signed credentials (cookies, signed bearer values) are
+// never refused here: a made-up one fails its signature check without a
+// query, so a signed-in user on the same address is not affected; nor is a
+// raw token the session cache knows. 429 rather than 401: the gate cannot
+// tell whether the token is valid, so it must not pass the request on
+// (not even to a public path, as for a store failure), and a 401 would tell
+// a client with a valid token to throw it away. The counters are this
+// instance's, in memory, whatever the storage: each instance protects its
+// own queries, and counting misses in the database would cost a query each.
+func (g *Gate) allowTokenLookup(w http.ResponseWriter, r *http.Request, cred credential) bool {
+	l := g.limiter
+	if l == nil || !cred.raw {
+		return true
+	}
+	ip, t := clientIP(r), now()
+	allowed, retry := l.local.peek(tokenMissKey(ip), tokenMissWindow, tokenMissMax, t)
+	if allowed || g.cfg.cacheTTL > 0 && g.db.cache.get(cred.token, t, g.cfg.cacheTTL) != nil {
+		return true
+	}
+	rateLimitedToken.Inc()
+	g.logger.Info("rate limited", zap.String("by", "token_misses"), zap.String("client_ip", ip),
+		zap.Duration("retry_after", retry))
+	writeRateLimited(w, retry)
+	return false
+}
+
+// countTokenMiss counts a raw bearer token that found no valid session.
+func (g *Gate) countTokenMiss(r *http.Request, cred credential) {
+	if l := g.limiter; l != nil && cred.raw {
+		_, _, _ = l.local.hit(r.Context(), tokenMissKey(clientIP(r)), tokenMissWindow, tokenMissMax, now())
+	}
+}
+
+// tokenMissKey cannot meet a path key: those go on with / or ?.
+func tokenMissKey(ip string) string { return ipKey(ip) + "|token-miss" }
 
 // ruleFor returns the limit of a path: the first configured rule that
 // matches it, else the first default rule, else the general limit.
@@ -241,32 +309,50 @@ func (l *rateLimiter) ruleFor(sub string) limitRule {
 	return l.general
 }
 
-// hit counts a request. A failing database store fails open to the
-// instance's memory store: the request goes on (and will meet the same
-// database failure in its handler, which answers 503), while the limits
-// still hold per instance, instead of the limiter turning a database outage
-// into a wall of 429s or 503s of its own.
-func (l *rateLimiter) hit(ctx context.Context, key string, rule limitRule) (bool, time.Duration) {
+// hit counts a request, and returns the store that counted it for undo. A
+// failing database store fails open to the instance's memory store: the
+// request goes on (and will meet the same database failure in its handler,
+// which answers 503), while the limits still hold per instance, instead of
+// the limiter turning a database outage into a wall of 429s or 503s of its
+// own.
+func (l *rateLimiter) hit(ctx context.Context, key string, rule limitRule) (bool, time.Duration, limitStore) {
 	t := now()
 	allowed, retry, err := l.store.hit(ctx, key, rule.window, rule.max, t)
 	if err == nil {
-		return allowed, retry
+		return allowed, retry, l.store
 	}
+	l.warn(ctx, t, err)
+	allowed, retry, _ = l.local.hit(ctx, key, rule.window, rule.max, t)
+	return allowed, retry, l.local
+}
+
+// undo takes back a hit that st counted. It runs after the request's work,
+// so it does not end with the request: a client that hangs up after a
+// successful sign-in must not leave it counted as a failure.
+func (l *rateLimiter) undo(ctx context.Context, st limitStore, key string, max int) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+	defer cancel()
+	if err := st.undo(ctx, key, max); err != nil {
+		l.warn(ctx, now(), err)
+	}
+}
+
+// warn logs a failing database store, at most once per storeWarnInterval.
+func (l *rateLimiter) warn(ctx context.Context, t time.Time, err error) {
 	// A client that went away is no news about the database.
 	if last := l.warnedAt.Load(); ctx.Err() == nil && t.UnixNano()-last >= int64(storeWarnInterval) && l.warnedAt.CompareAndSwap(last, t.UnixNano()) {
 		l.logger.Warn("rate limit store failed: limiting per instance until it recovers", zap.Error(err))
 	}
-	allowed, retry, _ = l.local.hit(ctx, key, rule.window, rule.max, t)
-	return allowed, retry
 }
 
-// emailLimitKey is the per-email key: an HMAC of the address, so that the
-// memory store and the database table hold no email addresses.
-func (l *rateLimiter) emailLimitKey(email string) string {
+// emailLimitKey is the per-email key of a client: its ipKey and an HMAC of
+// the address, so that the memory store and the database table hold no
+// email addresses.
+func (l *rateLimiter) emailLimitKey(ip, email string) string {
 	mac := hmac.New(sha256.New, l.emailKey)
 	mac.Write([]byte("auth_gate rate limit email\x00"))
 	mac.Write([]byte(email))
-	return "email:" + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:18])
+	return ipKey(ip) + "|email:" + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:18])
 }
 
 // writeRateLimited is Better Auth's 429. Retry-After is sent along with
@@ -335,60 +421,114 @@ func matchLimitPath(pattern, p string) bool {
 }
 
 // memoryLimitStore keeps counters in this process, at most capacity of
-// them. Counters whose window has passed are swept once a minute; a new key
-// beyond capacity evicts the least recently used one, so a flood of distinct
-// clients costs bounded memory (at the price of forgetting the quietest
-// counters: the database store has no such limit).
+// them one by one. A counter whose window has passed is as good as none and
+// is dropped. A counter whose window has not passed is never dropped to make
+// room: if it were, a flood of new keys (one IPv6 /48 holds 65 536 /64s)
+// would reset the counter of a client that is being limited. A key that
+// finds the table full of live counters is counted coarsely instead, in one
+// of overflowBuckets counters per limit shared by all such newcomers: never
+// unlimited, at worst limited together with strangers until the flood's
+// counters expire. Memory stays bounded either way.
 type memoryLimitStore struct {
-	mu        sync.Mutex
-	capacity  int
-	entries   map[string]*limitEntry
-	lru       limitEntry // sentinel of a ring: lru.next is the least recently used
-	nextSweep time.Time
+	mu       sync.Mutex
+	capacity int
+	own      int // entries that are not overflow buckets
+	entries  map[string]*limitEntry
+	byExpiry limitHeap // all entries, the soonest to expire first
+	seed     maphash.Seed
 }
 
 type limitEntry struct {
-	key        string
-	count      int
-	last       int64 // unix nanoseconds of the last counted request
-	window     time.Duration
-	prev, next *limitEntry
+	key    string
+	count  int
+	last   int64 // unix nanoseconds of the last counted request
+	window time.Duration
+	bucket bool // an overflow bucket, not a key's own counter
+	index  int  // in byExpiry
 }
 
+func (e *limitEntry) expiry() int64 { return e.last + int64(e.window) }
+
 func newMemoryLimitStore(capacity int) *memoryLimitStore {
-	m := &memoryLimitStore{capacity: capacity, entries: make(map[string]*limitEntry)}
-	m.lru.prev, m.lru.next = &m.lru, &m.lru
-	return m
+	return &memoryLimitStore{capacity: capacity, entries: make(map[string]*limitEntry), seed: maphash.MakeSeed()}
 }
 
 func (m *memoryLimitStore) hit(_ context.Context, key string, window time.Duration, max int, t time.Time) (bool, time.Duration, error) {
 	ts := t.UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !t.Before(m.nextSweep) {
-		m.sweep(ts)
-		m.nextSweep = t.Add(memorySweepInterval)
-	}
+	m.expire(ts)
 	e := m.entries[key]
+	bucket := false
+	if e == nil && m.own >= m.capacity {
+		key, bucket = m.overflowKey(key, window, max), true
+		e = m.entries[key]
+	}
 	switch {
 	case e == nil:
-		if len(m.entries) >= m.capacity {
-			m.remove(m.lru.next)
-		}
-		e = &limitEntry{key: key, count: 1, last: ts}
+		e = &limitEntry{key: key, count: 1, last: ts, window: window, bucket: bucket}
 		m.entries[key] = e
+		heap.Push(&m.byExpiry, e)
+		if !bucket {
+			m.own++
+		}
+		return true, 0, nil
 	case ts-e.last >= int64(window):
 		e.count, e.last = 1, ts
 	case e.count >= max:
-		m.moveToBack(e)
 		return false, time.Duration(e.last + int64(window) - ts), nil
 	default:
 		e.count++
 		e.last = ts
 	}
 	e.window = window
-	m.moveToBack(e)
+	heap.Fix(&m.byExpiry, e.index)
 	return true, 0, nil
+}
+
+// peek tells what a hit would answer, without counting one.
+func (m *memoryLimitStore) peek(key string, window time.Duration, max int, t time.Time) (bool, time.Duration) {
+	ts := t.UnixNano()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entries[key]
+	if e == nil && m.own >= m.capacity {
+		e = m.entries[m.overflowKey(key, window, max)]
+	}
+	if e == nil || ts-e.last >= int64(window) || e.count < max {
+		return true, 0
+	}
+	return false, time.Duration(e.last + int64(window) - ts)
+}
+
+// undo takes back one counted hit of key, leaving its window as it is.
+func (m *memoryLimitStore) undo(_ context.Context, key string, _ int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.entries[key]; e != nil && e.count > 0 {
+		e.count--
+	}
+	return nil
+}
+
+// overflowKey names the bucket that counts key while the table is full.
+// Buckets are per limit, so that sign-in's 3 per 10 s and the general 100
+// per 10 s never share a count; the seed keeps which keys share a bucket
+// unknown to clients. The NUL cannot start a caller's key.
+func (m *memoryLimitStore) overflowKey(key string, window time.Duration, max int) string {
+	b := maphash.String(m.seed, key) % overflowBuckets
+	return "\x00overflow|" + strconv.FormatInt(int64(window), 10) + "|" + strconv.Itoa(max) + "|" + strconv.FormatUint(b, 10)
+}
+
+// expire drops the counters whose window has passed.
+func (m *memoryLimitStore) expire(ts int64) {
+	for len(m.byExpiry) > 0 && m.byExpiry[0].expiry() <= ts {
+		e := heap.Pop(&m.byExpiry).(*limitEntry)
+		delete(m.entries, e.key)
+		if !e.bucket {
+			m.own--
+		}
+	}
 }
 
 func (m *memoryLimitStore) len() int {
@@ -397,28 +537,26 @@ func (m *memoryLimitStore) len() int {
 	return len(m.entries)
 }
 
-// sweep drops the counters whose window has passed.
-func (m *memoryLimitStore) sweep(ts int64) {
-	for _, e := range m.entries {
-		if ts-e.last >= int64(e.window) {
-			m.remove(e)
-		}
-	}
-}
+// limitHeap orders entries by expiry, for container/heap.
+type limitHeap []*limitEntry
 
-func (m *memoryLimitStore) remove(e *limitEntry) {
-	e.prev.next, e.next.prev = e.next, e.prev
-	e.prev, e.next = nil, nil
-	delete(m.entries, e.key)
+func (h limitHeap) Len() int           { return len(h) }
+func (h limitHeap) Less(i, j int) bool { return h[i].expiry() < h[j].expiry() }
+func (h limitHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
 }
-
-func (m *memoryLimitStore) moveToBack(e *limitEntry) {
-	if e.next != nil {
-		e.prev.next, e.next.prev = e.next, e.prev
-	}
-	e.prev, e.next = m.lru.prev, &m.lru
-	m.lru.prev.next = e
-	m.lru.prev = e
+func (h *limitHeap) Push(x any) {
+	e := x.(*limitEntry)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+func (h *limitHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return e
 }
 
 // dbLimitStore keeps counters in the database, shared by every instance on
@@ -443,6 +581,13 @@ func (s *dbLimitStore) hit(ctx context.Context, key string, window time.Duration
 		go s.sweep(t.Add(-s.longest))
 	}
 	return allowed, retry, nil
+}
+
+func (s *dbLimitStore) undo(ctx context.Context, key string, max int) error {
+	if err := s.h.ensureReady(ctx); err != nil {
+		return err
+	}
+	return s.h.st.UndoRateLimit(ctx, key, max)
 }
 
 func (s *dbLimitStore) sweep(cutoff time.Time) {

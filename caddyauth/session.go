@@ -56,12 +56,14 @@ func newAuthResult(sess store.Session, user store.User) *authResult {
 }
 
 // credential is what a request presents: the session token, whether one was
-// presented at all (a cookie with a bad signature counts as presented), and
-// whether it came from a cookie (so that a stale one should be cleared).
+// presented at all (a cookie with a bad signature counts as presented),
+// whether it came from a cookie (so that a stale one should be cleared), and
+// whether it is a raw bearer token, unsigned (so that anyone can make one up).
 type credential struct {
 	token     string
 	presented bool
 	cookie    bool
+	raw       bool
 }
 
 // credentialFrom extracts the session token from the bearer header (when
@@ -78,7 +80,7 @@ func (g *Gate) credentialFrom(r *http.Request) credential {
 			} else if validTokenShape(v) {
 				// A raw token, as returned in JSON bodies: Better Auth signs it
 				// itself and accepts it.
-				return credential{token: v, presented: true}
+				return credential{token: v, presented: true, raw: true}
 			}
 		}
 	}

@@ -40,18 +40,27 @@ ON CONFLICT ("key") DO UPDATE SET
 		ELSE excluded."last_request" END
 RETURNING "count", "last_request"`
 
+// undoRateLimitSQL takes back one counted hit; a count above max (a denial's
+// mark, which counted nothing) comes down to max-1 as if it were max.
+// Parameters: max, max, key.
+const undoRateLimitSQL = `UPDATE auth_gate_rate_limit SET "count" = CASE WHEN "count" > ? THEN ? - 1 ELSE "count" - 1 END
+WHERE "key" = ? AND "count" > 0`
+
 const deleteRateLimitsSQL = `DELETE FROM auth_gate_rate_limit WHERE "last_request" < ?`
 
 // rateLimitSQL holds the statements above with each dialect's placeholders
 // and table name; they do not depend on the column layout of Better Auth's
 // tables.
-var rateLimitSQL = map[*dialect][2]string{
-	postgresDialect: {rateLimitStmt(postgresDialect, hitRateLimitSQL), rateLimitStmt(postgresDialect, deleteRateLimitsSQL)},
-	sqliteDialect:   {rateLimitStmt(sqliteDialect, hitRateLimitSQL), rateLimitStmt(sqliteDialect, deleteRateLimitsSQL)},
+var rateLimitSQL = map[*dialect][3]string{
+	postgresDialect: rateLimitStmts(postgresDialect, hitRateLimitSQL, deleteRateLimitsSQL, undoRateLimitSQL),
+	sqliteDialect:   rateLimitStmts(sqliteDialect, hitRateLimitSQL, deleteRateLimitsSQL, undoRateLimitSQL),
 }
 
-func rateLimitStmt(d *dialect, q string) string {
-	return sqlx.Rebind(d.bindType, strings.Replace(q, "auth_gate_rate_limit", d.ownTable("auth_gate_rate_limit"), 1))
+func rateLimitStmts(d *dialect, hit, del, undo string) [3]string {
+	stmt := func(q string) string {
+		return sqlx.Rebind(d.bindType, strings.Replace(q, "auth_gate_rate_limit", d.ownTable("auth_gate_rate_limit"), 1))
+	}
+	return [3]string{stmt(hit), stmt(del), stmt(undo)}
 }
 
 // HitRateLimit counts one request against key, at most max per window, and
@@ -81,6 +90,16 @@ func (s *Store) HitRateLimit(ctx context.Context, key string, window time.Durati
 		retryAfter = time.Millisecond
 	}
 	return false, retryAfter, nil
+}
+
+// UndoRateLimit takes back one allowed hit on key, for limits that count
+// only some outcomes (failed sign-ins): the caller counts first, so that
+// concurrent requests cannot all pass, and undoes the count when the outcome
+// is one that is not limited. The window is left as it is. max is the limit
+// the hit was counted with.
+func (s *Store) UndoRateLimit(ctx context.Context, key string, max int) error {
+	_, err := s.db.ExecContext(ctx, rateLimitSQL[s.dialect][2], max, max, key)
+	return wrap("undo rate limit", err)
 }
 
 // DeleteRateLimitsBefore removes the counters whose last counted request is

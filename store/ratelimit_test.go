@@ -109,3 +109,56 @@ func TestDeleteRateLimitsBefore_RemovesOnlyOldCounters(t *testing.T) {
 		}
 	})
 }
+
+func TestUndoRateLimit_TakesBackOneCountedHit(t *testing.T) {
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		st := migratedStore(t, dsn)
+		t0 := time.UnixMilli(1_800_000_000_000)
+		const window, max = 10 * time.Second, 2
+		hitAt := func(key string, d time.Duration) bool {
+			t.Helper()
+			ok, _, err := st.HitRateLimit(testCtx(t), key, window, max, t0.Add(d))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		undo := func(key string) {
+			t.Helper()
+			if err := st.UndoRateLimit(testCtx(t), key, max); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Each success is taken back: no number of them limits.
+		for i := range 5 {
+			if !hitAt("ok", time.Duration(i)*time.Millisecond) {
+				t.Fatalf("hit %d after undoing the ones before was denied", i)
+			}
+			undo("ok")
+		}
+		// Counts never go below zero: two undos, then max hits still fill it.
+		undo("floor")
+		hitAt("floor", 0)
+		undo("floor")
+		undo("floor")
+		hitAt("floor", 1)
+		hitAt("floor", 2)
+		if hitAt("floor", 3) {
+			t.Fatal("an undo below zero was banked")
+		}
+		// A denial counts nothing (though the row marks it above max): an
+		// undo after one frees a place, as in the memory store.
+		undo("floor")
+		if !hitAt("floor", 4) {
+			t.Fatal("an undo after a denial freed nothing")
+		}
+		if hitAt("floor", 5) {
+			t.Fatal("an undo after a denial freed more than one place")
+		}
+		// An undo of a key never counted creates nothing.
+		undo("never")
+		if got := count(t, st, `SELECT count(*) FROM auth_gate_rate_limit WHERE "key" = 'never'`); got != 0 {
+			t.Fatalf("%d rows for an undone key that was never hit", got)
+		}
+	})
+}
