@@ -238,6 +238,9 @@ func (g *Gate) signIn(w http.ResponseWriter, r *http.Request, email, password st
 		g.signInRefused(r, reasonUnverified, user.ID)
 		return store.User{}, store.Session{}, errEmailNotVerified
 	}
+	if e := g.checkPluginGuards(r, &user); e != nil {
+		return store.User{}, store.Session{}, e
+	}
 
 	sess, err := g.startSession(r, user.ID, dontRemember)
 	if err != nil {
@@ -246,6 +249,30 @@ func (g *Gate) signIn(w http.ResponseWriter, r *http.Request, email, password st
 	g.signedIn(r, user.ID, sess.ID)
 	g.setSessionCookie(w, r, sess.Token, dontRemember)
 	return user, sess, nil
+}
+
+// checkPluginGuards refuses a sign-in that Better Auth's plugins would have
+// stopped (SPEC §8), in Better Auth's order: the admin plugin's ban is
+// checked when the session would be created, and two-factor after that. A
+// ban that has run out is lifted instead, as Better Auth does, and user
+// updated to match.
+func (g *Gate) checkPluginGuards(r *http.Request, user *store.User) *apiError {
+	t := now()
+	if user.BannedAt(t) {
+		g.signInRefused(r, reasonBanned, user.ID)
+		return errBannedUser
+	}
+	if user.Banned {
+		if err := g.store().LiftExpiredBan(r.Context(), user.ID, t); err != nil {
+			return g.storeError(r, "sign-in", err)
+		}
+		user.Banned, user.BanExpires = false, nil
+	}
+	if user.TwoFactorEnabled {
+		g.signInRefused(r, reasonTwoFactor, user.ID)
+		return errTwoFactorRequired
+	}
+	return nil
 }
 
 // storableText makes client-supplied text (a User-Agent may carry Latin-1

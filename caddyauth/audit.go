@@ -47,6 +47,8 @@ const (
 	reasonUnknownEmail  = "unknown_email"
 	reasonWrongPassword = "wrong_password"
 	reasonUnverified    = "unverified"
+	reasonBanned        = "banned"
+	reasonTwoFactor     = "two_factor_required"
 	reasonRateLimited   = "rate_limited"
 	reasonExists        = "exists"
 	reasonInvalidToken  = "invalid_token"
@@ -116,6 +118,10 @@ func (g *Gate) signInRefused(r *http.Request, reason, userID string) {
 		signInOutcomes["rate_limited"].Inc()
 	case reasonUnverified:
 		signInOutcomes["unverified"].Inc()
+	case reasonBanned:
+		signInOutcomes["banned"].Inc()
+	case reasonTwoFactor:
+		signInOutcomes["two_factor_required"].Inc()
 	default:
 		signInOutcomes["invalid_credentials"].Inc()
 	}

@@ -23,12 +23,17 @@ func newAPIError(status int, code, message string) *apiError {
 // Better Auth's codes and messages (@better-auth/core error/codes.mjs), with
 // the status its email/password routes throw them with.
 var (
-	errInvalidEmail            = newAPIError(http.StatusBadRequest, "INVALID_EMAIL", "Invalid email")
-	errInvalidEmailOrPassword  = newAPIError(http.StatusUnauthorized, "INVALID_EMAIL_OR_PASSWORD", "Invalid email or password")
-	errPasswordTooShort        = newAPIError(http.StatusBadRequest, "PASSWORD_TOO_SHORT", "Password too short")
-	errPasswordTooLong         = newAPIError(http.StatusBadRequest, "PASSWORD_TOO_LONG", "Password too long")
-	errUserExists              = newAPIError(http.StatusUnprocessableEntity, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "User already exists. Use another email.")
-	errEmailNotVerified        = newAPIError(http.StatusForbidden, "EMAIL_NOT_VERIFIED", "Email not verified")
+	errInvalidEmail           = newAPIError(http.StatusBadRequest, "INVALID_EMAIL", "Invalid email")
+	errInvalidEmailOrPassword = newAPIError(http.StatusUnauthorized, "INVALID_EMAIL_OR_PASSWORD", "Invalid email or password")
+	errPasswordTooShort       = newAPIError(http.StatusBadRequest, "PASSWORD_TOO_SHORT", "Password too short")
+	errPasswordTooLong        = newAPIError(http.StatusBadRequest, "PASSWORD_TOO_LONG", "Password too long")
+	errUserExists             = newAPIError(http.StatusUnprocessableEntity, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "User already exists. Use another email.")
+	errEmailNotVerified       = newAPIError(http.StatusForbidden, "EMAIL_NOT_VERIFIED", "Email not verified")
+	errBannedUser             = newAPIError(http.StatusForbidden, "BANNED_USER", "You have been banned from this application. Please contact support if you believe this is an error.")
+	// Not Better Auth's: it answers a two-factor step (SPEC §10) that
+	// auth_gate does not have yet. Until then an enrolled user is refused,
+	// never let in on the password alone (SPEC §8).
+	errTwoFactorRequired       = newAPIError(http.StatusForbidden, "TWO_FACTOR_REQUIRED", "This account uses two-factor authentication, and two-factor sign-in is not available yet. Please contact support.")
 	errSignUpDisabled          = newAPIError(http.StatusBadRequest, "EMAIL_PASSWORD_SIGN_UP_DISABLED", "Email and password sign up is not enabled")
 	errUnauthorized            = newAPIError(http.StatusUnauthorized, "UNAUTHORIZED", "Unauthorized")
 	errFailedToCreateSession   = newAPIError(http.StatusUnauthorized, "FAILED_TO_CREATE_SESSION", "Failed to create session")

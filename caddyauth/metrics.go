@@ -92,7 +92,7 @@ var (
 	gateUnauthorized     = gateDecisionsVec.WithLabelValues("unauthorized")
 	gateStoreUnavailable = gateDecisionsVec.WithLabelValues("store_unavailable")
 
-	signInOutcomes = resolve(signInVec, "success", "invalid_credentials", "unverified", "rate_limited", "busy", "error")
+	signInOutcomes = resolve(signInVec, "success", "invalid_credentials", "unverified", "banned", "two_factor_required", "rate_limited", "busy", "error")
 	signUpOutcomes = resolve(signUpVec, "success", "exists", "invalid", "disabled", "rate_limited", "busy", "error")
 
 	cacheHits   = sessionCacheVec.WithLabelValues("hit")

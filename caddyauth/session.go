@@ -167,6 +167,13 @@ func (g *Gate) authenticate(ctx context.Context, r *http.Request, cred credentia
 		_ = g.store().DeleteSessionByToken(ctx, cred.token)
 		return nil, errNoSession
 	}
+	if user.BannedAt(t) {
+		// Better Auth deletes a user's sessions when it bans them; one that
+		// survived (a ban written by SQL, or by a tool that kept them) is
+		// no session here (SPEC §8). It is not cached, so the check holds
+		// for every request; unbanning needs no invalidation.
+		return nil, errNoSession
+	}
 	res := newAuthResult(sess, user)
 	if ttl > 0 {
 		cache.put(res, t, ttl, gen)

@@ -20,17 +20,18 @@ type adminQueries struct {
 type adminQueryKey struct {
 	layout  layout
 	dialect *dialect
+	plugins Plugins
 }
 
-// adminQueryCache holds *adminQueries by adminQueryKey: four entries at most.
+// adminQueryCache holds *adminQueries by adminQueryKey: a few entries.
 var adminQueryCache sync.Map
 
-func buildAdminQueries(l layout, d *dialect) *adminQueries {
+func buildAdminQueries(l layout, d *dialect, p Plugins) *adminQueries {
 	x := func(tmpl string) string { return expand(tmpl, l, d) }
 	return &adminQueries{
 		// The id breaks ties between users created in the same millisecond,
 		// so that paging with offset neither skips nor repeats a user.
-		listUsers: x(`SELECT ` + userColumns + ` FROM "user" u
+		listUsers: x(`SELECT ` + userColumns(p) + ` FROM "user" u
 			ORDER BY ` + d.cmpTime(`u.{createdAt}`) + `, u."id"
 			LIMIT ? OFFSET ?`),
 		deleteSessionByID: x(`DELETE FROM "session" WHERE "id" = ? RETURNING {userId}`),
@@ -44,11 +45,11 @@ func (s *Store) adminQueries(ctx context.Context) (*adminQueries, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := adminQueryKey{q.layout, s.dialect}
+	key := adminQueryKey{q.layout, s.dialect, q.info.Plugins}
 	if aq, ok := adminQueryCache.Load(key); ok {
 		return aq.(*adminQueries), nil
 	}
-	aq, _ := adminQueryCache.LoadOrStore(key, buildAdminQueries(q.layout, s.dialect))
+	aq, _ := adminQueryCache.LoadOrStore(key, buildAdminQueries(q.layout, s.dialect, q.info.Plugins))
 	return aq.(*adminQueries), nil
 }
 

@@ -27,6 +27,11 @@ type dialect struct {
 	// layoutQuery lists the columns of table "user" that tell the layouts
 	// apart (emailVerified or email_verified).
 	layoutQuery string
+	// columnsQuery lists (table, column, declared type) of the core tables
+	// "user", "session" and "account", for plugin detection.
+	columnsQuery string
+	// tableExistsQuery counts the tables named ? (0 or 1).
+	tableExistsQuery string
 	// isUniqueViolation reports a UNIQUE or PRIMARY KEY violation.
 	isUniqueViolation func(error) bool
 	// cmpTime wraps a time column of a query template so that it compares
@@ -52,6 +57,11 @@ var postgresDialect = &dialect{
 	layoutQuery: `SELECT column_name FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = 'user'
 		AND column_name IN ('emailVerified', 'email_verified')`,
+	// udt_name says timestamptz or timestamp, as the DDL did.
+	columnsQuery: `SELECT table_name, column_name, udt_name FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name IN ('user', 'session', 'account')`,
+	tableExistsQuery: `SELECT count(*) FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_name = ?`,
 	isUniqueViolation: func(err error) bool {
 		return pq.As(err, pqerror.UniqueViolation) != nil
 	},
@@ -68,6 +78,10 @@ var sqliteDialect = &dialect{
 	timeArg:        func(t time.Time) any { return formatSQLiteTime(t) },
 	layoutQuery: `SELECT name FROM pragma_table_info('user')
 		WHERE name IN ('emailVerified', 'email_verified')`,
+	columnsQuery: `SELECT 'user', name, type FROM pragma_table_info('user')
+		UNION ALL SELECT 'session', name, type FROM pragma_table_info('session')
+		UNION ALL SELECT 'account', name, type FROM pragma_table_info('account')`,
+	tableExistsQuery: `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`,
 	isUniqueViolation: func(err error) bool {
 		// Extended result codes are on in modernc, so the code is
 		// SQLITE_CONSTRAINT_UNIQUE or _PRIMARYKEY, not bare SQLITE_CONSTRAINT.

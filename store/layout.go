@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -83,64 +81,52 @@ func detectLayout(ctx context.Context, db *sqlx.DB, d *dialect) (layout, error) 
 	return "", fmt.Errorf(`table "user" with an emailVerified or email_verified column not found: run the migrations, or check the database and search_path`)
 }
 
-// Detect connects and chooses the column layout (schema "auto") without
-// applying migrations, for deployments that manage the schema themselves.
-// With schema camel or snake it only checks that the database answers.
+// Detect connects, chooses the column layout (schema "auto"; with camel or
+// snake the given one), and finds the time column type and the plugin
+// columns, without applying migrations, for deployments that manage the
+// schema themselves.
 func (s *Store) Detect(ctx context.Context) error {
 	s.detectMu.Lock()
 	defer s.detectMu.Unlock()
-	if s.schema != "auto" {
-		if err := s.Ping(ctx); err != nil {
-			return err
-		}
-		return s.detectTimeFormat(ctx, s.q.Load().layout)
-	}
 	return s.detectLocked(ctx)
 }
 
 func (s *Store) detectLocked(ctx context.Context) error {
-	l, err := detectLayout(ctx, s.db, s.dialect)
+	l := layout(s.schema)
+	if s.schema == "auto" {
+		var err error
+		if l, err = detectLayout(ctx, s.db, s.dialect); err != nil {
+			return wrap("detect column layout", err)
+		}
+	}
+	info, err := detectSchema(ctx, s.db, s.dialect, l)
 	if err != nil {
-		return wrap("detect column layout", err)
+		return wrap("detect plugin columns", err)
 	}
-	s.q.Store(buildQueries(l, s.dialect))
-	return s.detectTimeFormat(ctx, l)
-}
-
-// detectTimeFormat switches a SQLite store to integer-millisecond times
-// when table "user" declares its creation time an integer, as Drizzle's
-// SQLite schema for Better Auth does; Better Auth's own migrate and ours
-// declare text (ISO 8601), the dialect's default.
-func (s *Store) detectTimeFormat(ctx context.Context, l layout) error {
-	if s.dialect != sqliteDialect {
-		return nil
-	}
-	var declared string
-	err := s.db.QueryRowContext(ctx, `SELECT type FROM pragma_table_info('user') WHERE name = ?`,
-		strings.Trim(l.column("createdAt"), `"`)).Scan(&declared)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
-		return wrap("detect time format", err)
-	}
-	if strings.EqualFold(strings.TrimSpace(declared), "integer") {
-		q := *s.q.Load()
+	q := buildQueries(l, s.dialect, info.Plugins)
+	// Drizzle's SQLite schema for Better Auth declares times integer
+	// (milliseconds); Better Auth's own migrate and ours declare text
+	// (ISO 8601), the dialect's default. Write what the database holds.
+	if s.dialect == sqliteDialect && info.TimeColumns == "integer" {
 		q.timeArg = func(t time.Time) any { return normTime(t).UnixMilli() }
-		s.q.Store(&q)
 	}
+	q.info, q.detected = info, true
+	s.q.Store(q)
+	s.logDetected(info)
 	return nil
 }
 
 // queries returns the statements for the detected layout, detecting it on
-// first use when neither Migrate nor Detect ran.
+// first use when neither Migrate nor Detect ran. A layout given in Options
+// is detected too: the plugin columns must be known before any sign-in or
+// session lookup.
 func (s *Store) queries(ctx context.Context) (*queries, error) {
-	if q := s.q.Load(); q != nil {
+	if q := s.q.Load(); q != nil && q.detected {
 		return q, nil
 	}
 	s.detectMu.Lock()
 	defer s.detectMu.Unlock()
-	if q := s.q.Load(); q != nil { // another caller detected meanwhile
+	if q := s.q.Load(); q != nil && q.detected { // another caller detected meanwhile
 		return q, nil
 	}
 	if err := s.detectLocked(ctx); err != nil {

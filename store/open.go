@@ -48,6 +48,7 @@ type Store struct {
 	// Detect (or Migrate) ran, unless the layout was given explicitly.
 	q        atomic.Pointer[queries]
 	detectMu sync.Mutex
+	logged   atomic.Bool // the detected schema was logged
 
 	batcher lookupBatcher // PostgreSQL session lookups
 }
@@ -84,7 +85,8 @@ func Open(dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if schema != "auto" {
-		s.q.Store(buildQueries(layout(schema), s.dialect))
+		// Not yet detected: the first query still looks for plugin columns.
+		s.q.Store(buildQueries(layout(schema), s.dialect, Plugins{}))
 	}
 	return s, nil
 }

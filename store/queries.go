@@ -8,6 +8,10 @@ import "time"
 // transaction mode (Neon's pooled endpoint) cannot keep those.
 type queries struct {
 	layout layout
+	// detected says that info (and so the plugin columns the statements
+	// read) comes from the database, not from Options alone.
+	detected bool
+	info     SchemaInfo
 	// timeArg is the value written to a time column: the dialect's, or
 	// integer milliseconds on a SQLite database whose time columns are
 	// integers (Drizzle's SQLite schema), so that Better Auth reads our
@@ -15,7 +19,8 @@ type queries struct {
 	timeArg func(time.Time) any
 
 	insertUser           string
-	insertAccount        string
+	insertAccount        string // takes the legacy issuer last when accountIssuer
+	accountIssuer        bool
 	userByID             string
 	credentialByEmail    string
 	insertSession        string
@@ -28,6 +33,7 @@ type queries struct {
 	userExists        string
 	updateUser        string
 	markEmailVerified string
+	liftExpiredBan    string // "" without the admin plugin's banned column
 	deleteUser        string
 	passwordHash      string
 	updatePassword    string
@@ -44,9 +50,12 @@ type queries struct {
 	deleteExpiredVerifications string
 }
 
-// userColumns is the select list for a User, in the order scanUser expects,
-// for a "user" table aliased u.
-const userColumns = `u."id", u."name", u."email", u.{emailVerified}, u."image", u.{createdAt}, u.{updatedAt}`
+// userColumns is the select list for a User, in the order userDest
+// expects, for a "user" table aliased u: the core columns, then those of
+// plugins p.
+func userColumns(p Plugins) string {
+	return `u."id", u."name", u."email", u.{emailVerified}, u."image", u.{createdAt}, u.{updatedAt}` + pluginUserColumns(p, "u.")
+}
 
 // sessionColumns is the select list for a Session, in the order scanSession
 // expects, for a "session" table aliased s.
@@ -54,23 +63,32 @@ const sessionColumns = `s."id", s."token", s.{userId}, s.{expiresAt}, s.{created
 
 // returningUser is userColumns as the RETURNING clause of an UPDATE of
 // "user": RETURNING names the columns of the modified table unqualified.
-const returningUser = ` RETURNING "id", "name", "email", {emailVerified}, "image", {createdAt}, {updatedAt}`
+func returningUser(p Plugins) string {
+	return ` RETURNING "id", "name", "email", {emailVerified}, "image", {createdAt}, {updatedAt}` + pluginUserColumns(p, "")
+}
 
 // isCredential selects the credential account of user ? in an "account"
 // table aliased a, as Better Auth identifies it: providerId "credential" and
 // accountId equal to the user id.
 const isCredential = `a.{userId} = ? AND a.{accountId} = a.{userId} AND a.{providerId} = 'credential'`
 
-func buildQueries(l layout, d *dialect) *queries {
+func buildQueries(l layout, d *dialect, p Plugins) *queries {
 	x := func(tmpl string) string { return expand(tmpl, l, d) }
+	userColumns, returningUser := userColumns(p), returningUser(p)
+	insertAccount := `INSERT INTO "account" ("id", {accountId}, {providerId}, {userId}, "password", {createdAt}, {updatedAt})
+			VALUES (?, ?, ?, ?, ?, ?, ?)`
+	if p.AccountIssuer {
+		insertAccount = `INSERT INTO "account" ("id", {accountId}, {providerId}, {userId}, "password", {createdAt}, {updatedAt}, "issuer")
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	}
 	q := &queries{
 		layout:  l,
 		timeArg: d.timeArg,
 		insertUser: x(`INSERT INTO "user" ("id", "name", "email", {emailVerified}, "image", {createdAt}, {updatedAt})
 			VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		insertAccount: x(`INSERT INTO "account" ("id", {accountId}, {providerId}, {userId}, "password", {createdAt}, {updatedAt})
-			VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		userByID: x(`SELECT ` + userColumns + ` FROM "user" u WHERE u."id" = ?`),
+		insertAccount: x(insertAccount),
+		accountIssuer: p.AccountIssuer,
+		userByID:      x(`SELECT ` + userColumns + ` FROM "user" u WHERE u."id" = ?`),
 		// Better Auth's credential account has providerId "credential" and
 		// accountId equal to the user id; an account without a usable
 		// password counts as absent.
@@ -121,6 +139,16 @@ func buildQueries(l layout, d *dialect) *queries {
 		// re-checks a row deleted under it; SQLite serialises writers).
 		consumeVerification:        x(`DELETE FROM "verification" WHERE "identifier" = ? RETURNING "value", {expiresAt}, {createdAt}`),
 		deleteExpiredVerifications: x(`DELETE FROM "verification" WHERE ` + d.cmpTime(`{expiresAt}`) + ` <= ?`),
+	}
+	if p.Banned && p.BanExpires {
+		// Better Auth's own unban on sign-in clears all three. Without an
+		// expiry column no ban ever runs out.
+		set := `{banned} = ?, {banExpires} = NULL`
+		if p.BanReason {
+			set += `, {banReason} = NULL`
+		}
+		q.liftExpiredBan = x(`UPDATE "user" SET ` + set + `, {updatedAt} = ?
+			WHERE "id" = ? AND ` + d.cmpTime(`{banExpires}`) + ` <= ?`)
 	}
 	if d == postgresDialect {
 		q.sessionsByTokens = x(`SELECT ` + sessionColumns + `, ` + userColumns + `

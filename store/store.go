@@ -37,6 +37,12 @@ type User struct {
 	Image         *string // NULL when unset
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+
+	// Plugin columns (SPEC §8): false or nil when unset or when the
+	// database lacks the column.
+	TwoFactorEnabled bool       // two-factor plugin: enrolled
+	Banned           bool       // admin plugin; see BannedAt
+	BanExpires       *time.Time // admin plugin; nil means a ban never runs out
 }
 
 // Session is a row of Better Auth's "session" table.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"time"
 )
@@ -72,4 +73,46 @@ func (s timeScanner) parse(v string) error {
 		}
 	}
 	return fmt.Errorf("unrecognised time %q", v)
+}
+
+// nullTimeScanner reads a nullable time column into *dst, nil for NULL.
+type nullTimeScanner struct{ dst **time.Time }
+
+// scanNullTime returns a Scan destination for a nullable time column.
+func scanNullTime(dst **time.Time) sql.Scanner { return nullTimeScanner{dst} }
+
+// Scan implements sql.Scanner.
+func (s nullTimeScanner) Scan(src any) error {
+	if src == nil {
+		*s.dst = nil
+		return nil
+	}
+	var t time.Time
+	if err := scanTime(&t).Scan(src); err != nil {
+		return err
+	}
+	*s.dst = &t
+	return nil
+}
+
+// flagScanner reads a nullable boolean column, NULL as false: PostgreSQL
+// hands over a bool, SQLite the integer 0 or 1 (or, for a value written
+// as text, "true" or "false").
+type flagScanner struct{ dst *bool }
+
+// scanFlag returns a Scan destination for a nullable boolean column.
+func scanFlag(dst *bool) sql.Scanner { return flagScanner{dst} }
+
+// Scan implements sql.Scanner.
+func (s flagScanner) Scan(src any) error {
+	if src == nil {
+		*s.dst = false
+		return nil
+	}
+	v, err := driver.Bool.ConvertValue(src)
+	if err != nil {
+		return fmt.Errorf("read a boolean: %w", err)
+	}
+	*s.dst = v.(bool)
+	return nil
 }

@@ -16,7 +16,19 @@ type scanner interface{ Scan(dest ...any) error }
 // userDest returns the Scan destinations for userColumns.
 func userDest(u *User) []any {
 	return []any{&u.ID, &u.Name, &u.Email, &u.EmailVerified, &u.Image,
-		scanTime(&u.CreatedAt), scanTime(&u.UpdatedAt)}
+		scanTime(&u.CreatedAt), scanTime(&u.UpdatedAt),
+		scanFlag(&u.TwoFactorEnabled), scanFlag(&u.Banned), scanNullTime(&u.BanExpires)}
+}
+
+// insertAccountRow inserts an account row, filling the issuer column that
+// Better Auth 1.7.0–1.7.2 left required when the database has it.
+func (q *queries) insertAccountRow(ctx context.Context, db sqlx.ExecerContext, userID, accountID, providerID, password string, t any) error {
+	args := []any{NewID(), accountID, providerID, userID, password, t, t}
+	if q.accountIssuer {
+		args = append(args, legacyIssuer(providerID, ""))
+	}
+	_, err := db.ExecContext(ctx, q.insertAccount, args...)
+	return err
 }
 
 // CreateUserWithPassword inserts the user and its credential account in one
@@ -47,8 +59,7 @@ func (s *Store) CreateUserWithPassword(ctx context.Context, nu NewUser, now time
 			}
 			return err
 		}
-		_, err = tx.ExecContext(ctx, q.insertAccount, NewID(), u.ID, "credential", u.ID, nu.PasswordHash, t, t)
-		return err
+		return q.insertAccountRow(ctx, tx, u.ID, u.ID, "credential", nu.PasswordHash, t)
 	})
 	if err != nil {
 		return User{}, wrap("create user "+u.ID, err)
@@ -233,8 +244,7 @@ func (s *Store) setPassword(ctx context.Context, tx *sqlx.Tx, q *queries, userID
 	if err != nil || updated > 0 {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, q.insertAccount, NewID(), userID, "credential", userID, hash, t, t)
-	return err
+	return q.insertAccountRow(ctx, tx, userID, userID, "credential", hash, t)
 }
 
 // DeleteUser deletes the user with its sessions and accounts in one
