@@ -157,7 +157,7 @@ func TestUndoRateLimit_TakesBackOneCountedHit(t *testing.T) {
 		}
 		// An undo of a key never counted creates nothing.
 		undo("never")
-		if got := count(t, st, `SELECT count(*) FROM auth_gate_rate_limit WHERE "key" = 'never'`); got != 0 {
+		if got := count(t, st, `SELECT count(*) FROM `+st.dialect.ownTable("auth_gate_rate_limit")+` WHERE "key" = 'never'`); got != 0 {
 			t.Fatalf("%d rows for an undone key that was never hit", got)
 		}
 	})
