@@ -87,8 +87,12 @@ func detectLayout(ctx context.Context, db *sqlx.DB, d *dialect) (layout, error) 
 // applying migrations, for deployments that manage the schema themselves.
 // With schema camel or snake it only checks that the database answers.
 func (s *Store) Detect(ctx context.Context) error {
-	s.detectMu.Lock()
-	defer s.detectMu.Unlock()
+	ctx, cancel := boundSchemaWork(ctx)
+	defer cancel()
+	if err := s.detectMu.lock(ctx); err != nil {
+		return wrap("detect column layout", err)
+	}
+	defer s.detectMu.unlock()
 	if s.schema != "auto" {
 		if err := s.Ping(ctx); err != nil {
 			return err
@@ -138,8 +142,10 @@ func (s *Store) queries(ctx context.Context) (*queries, error) {
 	if q := s.q.Load(); q != nil {
 		return q, nil
 	}
-	s.detectMu.Lock()
-	defer s.detectMu.Unlock()
+	if err := s.detectMu.lock(ctx); err != nil {
+		return nil, wrap("detect column layout", err)
+	}
+	defer s.detectMu.unlock()
 	if q := s.q.Load(); q != nil { // another caller detected meanwhile
 		return q, nil
 	}
