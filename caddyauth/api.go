@@ -48,6 +48,10 @@ const resetCallbackPrefix = "/reset-password/"
 // next handler.
 func (g *Gate) serveAPI(w http.ResponseWriter, r *http.Request) error {
 	sub := r.URL.Path[len(g.cfg.basePath):]
+	// The request's store calls (a database rate limit, then the
+	// endpoint's own) end within one deadline together: a database that
+	// stops answering costs a client one deadline, not one per call.
+	r = r.WithContext(store.WithSharedDeadline(r.Context()))
 	// The built-in pages answer in HTML, rate limits included (pages.go).
 	if route, ok := g.pageRouteFor(r, sub); ok {
 		return g.servePage(w, r, sub, route)
@@ -106,16 +110,21 @@ func apiRoute(method, sub string) (apiHandler, string) {
 	return nil, endpointUnknown
 }
 
-// storeError maps a store failure to the answer the client gets, logging
-// the cause: unavailable → 503 with Retry-After, anything else → 500.
+// storeError maps a store failure to the answer the client gets: 503
+// AUTH_STORE_UNAVAILABLE with Retry-After, whatever the failure. Handlers
+// turn the store's domain answers (ErrNotFound, ErrEmailTaken, ...) into
+// their own answers first; anything else is the store failing, not the
+// request, and drivers do not classify every way a database can refuse
+// (a hosted one's proxy answers with codes of its own). The log keeps the
+// cause, and tells a known outage from an unexpected error.
 func (g *Gate) storeError(r *http.Request, op string, err error) *apiError {
 	countStoreError(op)
+	msg := "auth store error"
 	if errors.Is(err, store.ErrUnavailable) {
-		g.logger.Error("auth store unavailable", zap.String("op", op), zap.String("client_ip", clientIP(r)), zap.Error(err))
-		return errStoreUnavailable
+		msg = "auth store unavailable"
 	}
-	g.logger.Error("auth store error", zap.String("op", op), zap.String("client_ip", clientIP(r)), zap.Error(err))
-	return errInternal
+	g.logger.Error(msg, zap.String("op", op), zap.String("client_ip", clientIP(r)), zap.Error(err))
+	return errStoreUnavailable
 }
 
 func (g *Gate) handleOK(w http.ResponseWriter, r *http.Request) *apiError {

@@ -48,6 +48,10 @@ type dbHandle struct {
 
 	mu    sync.Mutex
 	ready atomic.Bool
+	// readying serialises ensureReady: a channel, so that requests queued
+	// behind one waiting for a database that hangs leave at their own
+	// deadline. Made under mu on first use.
+	readying chan struct{}
 }
 
 // Destruct implements caddy.Destructor: the last user is gone.
@@ -73,7 +77,17 @@ func (h *dbHandle) ensureReady(ctx context.Context) error {
 		return nil
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	if h.readying == nil {
+		h.readying = make(chan struct{}, 1)
+	}
+	readying := h.readying
+	h.mu.Unlock()
+	select {
+	case readying <- struct{}{}:
+		defer func() { <-readying }()
+	case <-ctx.Done():
+		return fmt.Errorf("connect: %w: %w", store.ErrUnavailable, ctx.Err())
+	}
 	if h.ready.Load() {
 		return nil
 	}

@@ -56,6 +56,8 @@ func (s *Store) adminQueries(ctx context.Context) (*adminQueries, error) {
 // MigrateApplied is Migrate that also reports how many migrations it
 // applied (0 when the database was up to date), for `caddy auth migrate`.
 func (s *Store) MigrateApplied(ctx context.Context) (int, error) {
+	ctx, cancel := boundSchemaWork(ctx)
+	defer cancel()
 	n, err := s.migrate(ctx)
 	if err != nil {
 		return n, err
@@ -76,6 +78,8 @@ func (s *Store) Layout() string {
 // ListUsers returns at most limit users, oldest first, skipping the first
 // offset of them.
 func (s *Store) ListUsers(ctx context.Context, limit, offset int) ([]User, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	const op = "list users"
 	if limit <= 0 || offset < 0 {
 		return nil, fmt.Errorf("%s: need limit > 0 and offset >= 0, got %d and %d", op, limit, offset)
@@ -106,6 +110,8 @@ func (s *Store) ListUsers(ctx context.Context, limit, offset int) ([]User, error
 // DeleteSessionByID deletes one session, whoever owns it, and returns the id
 // of the user it belonged to; ErrNotFound when there is no such session.
 func (s *Store) DeleteSessionByID(ctx context.Context, id string) (string, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	op := "delete session " + id
 	aq, err := s.adminQueries(ctx)
 	if err != nil {

@@ -2,10 +2,10 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
-	"time"
 	"unicode/utf8"
 
 	"github.com/lib/pq"
@@ -26,7 +26,11 @@ import (
 // A caller waits for its answer only as long as its context allows: a
 // database that stops answering (a network partition, a paused server)
 // holds at most maxLookupBatches connections, and every caller gets
-// ErrUnavailable at its deadline.
+// ErrUnavailable at its deadline. What waits meanwhile is bounded too: a
+// caller that leaves takes its lookup out of the queue (it holds the
+// caller's context, and through it the request), and beyond
+// maxPendingLookups queued a lookup fails at once with ErrUnavailable, so
+// that memory stays flat however long the database hangs.
 //
 // Every queued lookup is answered by a query that starts after it was
 // queued, never by one already running, so a lookup sees every revocation
@@ -34,10 +38,9 @@ import (
 const (
 	maxLookupBatches = 4
 	maxLookupBatch   = 64
-	// batchTimeout bounds a query that answers several callers: it runs on
-	// none of their contexts (one caller leaving must not fail the others),
-	// and each caller stops waiting when its own context ends.
-	batchTimeout = 15 * time.Second
+	// maxPendingLookups is sixteen full batches: far more than a healthy
+	// database ever leaves waiting, few enough to hold little memory.
+	maxPendingLookups = 16 * maxLookupBatch
 )
 
 // lookup is one queued SessionByToken call.
@@ -79,15 +82,33 @@ func (s *Store) sessionByTokenBatched(ctx context.Context, q *queries, token str
 			close(l.done)
 			s.drainLookups(q)
 		}()
-	} else {
+	} else if len(b.pending) < maxPendingLookups {
 		b.pending = append(b.pending, l)
 		b.mu.Unlock()
+	} else {
+		b.mu.Unlock()
+		return Session{}, User{}, wrap("load session by token", errQueueFull)
 	}
 	select {
 	case <-l.done:
 		return l.sess, l.user, l.err
 	case <-ctx.Done():
+		b.leave(l)
 		return Session{}, User{}, wrap("load session by token", ctx.Err())
+	}
+}
+
+// errQueueFull: the lookups queued already wait for a database that does
+// not keep up.
+var errQueueFull = fmt.Errorf("%w: too many session lookups waiting", ErrUnavailable)
+
+// leave takes the lookup of a caller that has gone out of the queue, if it
+// is still there.
+func (b *lookupBatcher) leave(l *lookup) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if i := slices.Index(b.pending, l); i >= 0 {
+		b.pending = slices.Delete(b.pending, i, i+1)
 	}
 }
 
@@ -107,7 +128,10 @@ func (s *Store) drainLookups(q *queries) {
 			if batch == nil {
 				return
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+			// On none of the callers' contexts: one caller leaving must
+			// not fail the others, and each stops waiting at its own
+			// deadline.
+			ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 			s.runLookups(ctx, q, batch)
 			cancel()
 			for _, l := range batch {

@@ -294,3 +294,57 @@ func TestSessionByToken_ADatabaseThatStopsAnsweringCostsCallersOnlyTheirDeadline
 	}
 	waitIdle(t, st)
 }
+
+// TestSessionByToken_ACallerThatGivesUpLeavesTheQueue: a queued lookup
+// whose caller has gone is dropped at once, with what it holds (the
+// caller's context, and through it the request), instead of waiting in the
+// queue for a query that may not come while the database hangs.
+func TestSessionByToken_ACallerThatGivesUpLeavesTheQueue(t *testing.T) {
+	st := migratedStore(t, testsupport.PostgresDSN(t))
+	release := holdLookupSlots(t, st)
+	defer release()
+	leaving, leave := context.WithCancel(testCtx(t))
+	gaveUp := lookupAsync(leaving, st, "some-token")
+	waitPending(t, st, 1)
+	leave()
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Errorf("err %v, want context.Canceled", err)
+	}
+	st.batcher.mu.Lock()
+	queued := len(st.batcher.pending)
+	st.batcher.mu.Unlock()
+	if queued != 0 {
+		t.Errorf("%d lookups still queued after their caller left", queued)
+	}
+}
+
+// TestSessionByToken_AFullQueueAnswersErrUnavailableAtOnce: while every
+// query slot is taken (a database that hangs), at most maxPendingLookups
+// wait; the next caller gets ErrUnavailable without waiting, so that the
+// work held does not grow with the load. The queued ones are answered once
+// the slots come back.
+func TestSessionByToken_AFullQueueAnswersErrUnavailableAtOnce(t *testing.T) {
+	st := migratedStore(t, testsupport.PostgresDSN(t))
+	ctx := testCtx(t)
+	release := holdLookupSlots(t, st)
+	queued := make([]<-chan error, maxPendingLookups)
+	for i := range queued {
+		queued[i] = lookupAsync(ctx, st, fmt.Sprintf("token-%d", i))
+	}
+	waitPending(t, st, maxPendingLookups)
+	select {
+	case err := <-lookupAsync(ctx, st, "one-too-many"):
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("beyond the cap: err %v, want ErrUnavailable", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a lookup beyond the cap waits instead of failing at once")
+	}
+	release()
+	for _, ch := range queued {
+		if err := <-ch; !errors.Is(err, ErrNotFound) {
+			t.Errorf("queued lookup: err %v, want ErrNotFound", err)
+		}
+	}
+	waitIdle(t, st)
+}

@@ -61,12 +61,16 @@ func unavailable(err error) bool {
 	if pqErr := pq.As(err); pqErr != nil {
 		switch pqErr.Code.Class() {
 		case pqerror.ClassConnectionException, // 08: the connection failed
-			pqerror.ClassInsufficientResources, // 53: too many connections, disk full
-			pqerror.ClassOperatorIntervention,  // 57: shutdown, cannot connect now, statement timeout
-			pqerror.ClassSystemError:           // 58: I/O error
+			pqerror.ClassInvalidAuthorizationSpecification, // 28: role may not log in, wrong password
+			pqerror.ClassInvalidCatalogName,                // 3D: no such database
+			pqerror.ClassInsufficientResources,             // 53: too many connections (a limit of 0 too), disk full
+			pqerror.ClassOperatorIntervention,              // 57: shutdown, cannot connect now, statement timeout
+			pqerror.ClassSystemError:                       // 58: I/O error
 			return true
 		}
-		return false
+		// The database does not accept connections (ALLOW_CONNECTIONS
+		// false); none of our statements meets this code otherwise.
+		return pqErr.Code == pqerror.ObjectNotInPrerequisiteState
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {

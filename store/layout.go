@@ -86,8 +86,12 @@ func detectLayout(ctx context.Context, db *sqlx.DB, d *dialect) (layout, error) 
 // columns, without applying migrations, for deployments that manage the
 // schema themselves.
 func (s *Store) Detect(ctx context.Context) error {
-	s.detectMu.Lock()
-	defer s.detectMu.Unlock()
+	ctx, cancel := boundSchemaWork(ctx)
+	defer cancel()
+	if err := s.detectMu.lock(ctx); err != nil {
+		return wrap("detect column layout", err)
+	}
+	defer s.detectMu.unlock()
 	return s.detectLocked(ctx)
 }
 
@@ -124,8 +128,10 @@ func (s *Store) queries(ctx context.Context) (*queries, error) {
 	if q := s.q.Load(); q != nil && q.detected {
 		return q, nil
 	}
-	s.detectMu.Lock()
-	defer s.detectMu.Unlock()
+	if err := s.detectMu.lock(ctx); err != nil {
+		return nil, wrap("detect column layout", err)
+	}
+	defer s.detectMu.unlock()
 	if q := s.q.Load(); q != nil && q.detected { // another caller detected meanwhile
 		return q, nil
 	}

@@ -26,6 +26,8 @@ var sqliteLocks sync.Map // string -> *sync.Mutex
 // Migrate connects, applies the embedded migrations under a lock, and detects
 // the column layout. Idempotent; safe from several goroutines and processes.
 func (s *Store) Migrate(ctx context.Context) error {
+	ctx, cancel := boundSchemaWork(ctx)
+	defer cancel()
 	if _, err := s.migrate(ctx); err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,7 +46,7 @@ type Store struct {
 	// q holds the statements built for the detected column layout. Nil until
 	// Detect (or Migrate) ran, unless the layout was given explicitly.
 	q        atomic.Pointer[queries]
-	detectMu sync.Mutex
+	detectMu ctxLock
 	logged   atomic.Bool // the detected schema was logged
 
 	batcher lookupBatcher // PostgreSQL session lookups
@@ -136,7 +135,7 @@ func (s *Store) openPostgres(dsn string) error {
 	if err != nil {
 		return dsnError("invalid PostgreSQL DSN: %w", err)
 	}
-	db := sql.OpenDB(connector)
+	db := sql.OpenDB(newDeadlineConnector(connector))
 	// Hosted PostgreSQL (Neon) closes idle connections and its pooler caps
 	// server connections: keep the pool modest and recycle connections.
 	db.SetMaxOpenConns(10)
@@ -191,6 +190,8 @@ func (s *Store) Driver() string { return s.dialect.driver }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	if err := s.db.PingContext(ctx); err != nil {
 		return wrap("ping database", err)
 	}

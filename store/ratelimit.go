@@ -69,6 +69,8 @@ func rateLimitStmts(d *dialect, hit, del, undo string) [3]string {
 // The key is stored as given: callers keep secrets and personal data out of
 // it.
 func (s *Store) HitRateLimit(ctx context.Context, key string, window time.Duration, max int, now time.Time) (allowed bool, retryAfter time.Duration, err error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	const op = "rate limit"
 	nowMs, windowMs := now.UnixMilli(), window.Milliseconds()
 	if windowMs < 1 {
@@ -106,6 +108,8 @@ func (s *Store) UndoRateLimit(ctx context.Context, key string, max int) error {
 // older than cutoff (a cutoff of now minus the longest window loses nothing
 // that could still deny a request) and returns how many it removed.
 func (s *Store) DeleteRateLimitsBefore(ctx context.Context, cutoff time.Time) (int64, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	res, err := s.db.ExecContext(ctx, rateLimitSQL[s.dialect][1], cutoff.UnixMilli())
 	if err != nil {
 		return 0, wrap("delete expired rate limits", err)

@@ -15,6 +15,8 @@ func sessionDest(ss *Session) []any {
 
 // CreateSession inserts a session with a fresh id and token.
 func (s *Store) CreateSession(ctx context.Context, ns NewSession, now time.Time) (Session, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	now = normTime(now)
 	ip, ua := ns.IPAddress, ns.UserAgent
 	ss := Session{
@@ -44,6 +46,8 @@ func (s *Store) CreateSession(ctx context.Context, ns NewSession, now time.Time)
 // SessionByToken returns the session and its user in one query, expired or
 // not (the caller decides). ErrNotFound when absent.
 func (s *Store) SessionByToken(ctx context.Context, token string) (Session, User, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	// The token is a bearer credential: it never appears in an error.
 	const op = "load session by token"
 	q, err := s.queries(ctx)
@@ -67,6 +71,8 @@ func (s *Store) SessionByToken(ctx context.Context, token string) (Session, User
 
 // DeleteSessionByToken deletes one session; absent is not an error.
 func (s *Store) DeleteSessionByToken(ctx context.Context, token string) error {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	const op = "delete session by token"
 	q, err := s.queries(ctx)
 	if err != nil {
@@ -80,6 +86,8 @@ func (s *Store) DeleteSessionByToken(ctx context.Context, token string) error {
 
 // ExtendSession sets expiresAt and updatedAt; false when the row is gone.
 func (s *Store) ExtendSession(ctx context.Context, id string, expiresAt, now time.Time) (bool, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	op := "extend session " + id
 	q, err := s.queries(ctx)
 	if err != nil {
@@ -104,6 +112,8 @@ func (s *Store) ExtendSession(ctx context.Context, id string, expiresAt, now tim
 
 // ListSessions returns the user's sessions with expiresAt > now, oldest first.
 func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	op := "list sessions of " + userID
 	q, err := s.queries(ctx)
 	if err != nil {
@@ -131,6 +141,8 @@ func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time) 
 // DeleteUserSession deletes the session with that token only if it belongs to
 // userID. It returns the deleted session's id ("" when nothing was deleted).
 func (s *Store) DeleteUserSession(ctx context.Context, userID, token string) (string, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	op := "delete a session of " + userID
 	q, err := s.queries(ctx)
 	if err != nil {
@@ -150,6 +162,8 @@ func (s *Store) DeleteUserSession(ctx context.Context, userID, token string) (st
 // DeleteSessions deletes all of the user's sessions except the one whose
 // token is keepToken ("" keeps none). It returns the deleted ids.
 func (s *Store) DeleteSessions(ctx context.Context, userID, keepToken string) ([]string, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	op := "delete sessions of " + userID
 	q, err := s.queries(ctx)
 	if err != nil {

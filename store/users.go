@@ -34,6 +34,8 @@ func (q *queries) insertAccountRow(ctx context.Context, db sqlx.ExecerContext, u
 // CreateUserWithPassword inserts the user and its credential account in one
 // transaction. ErrEmailTaken when the email exists.
 func (s *Store) CreateUserWithPassword(ctx context.Context, nu NewUser, now time.Time) (User, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	now = normTime(now)
 	u := User{
 		ID:            NewID(),
@@ -71,6 +73,8 @@ func (s *Store) CreateUserWithPassword(ctx context.Context, nu NewUser, now time
 // account. ErrNotFound when there is no such user, no credential account or
 // no password.
 func (s *Store) CredentialByEmail(ctx context.Context, email string) (User, string, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	q, err := s.queries(ctx)
 	if err != nil {
 		return User{}, "", wrap("look up credential", err)
@@ -89,6 +93,8 @@ func (s *Store) CredentialByEmail(ctx context.Context, email string) (User, stri
 
 // UserByID returns one user or ErrNotFound.
 func (s *Store) UserByID(ctx context.Context, id string) (User, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	q, err := s.queries(ctx)
 	if err != nil {
 		return User{}, wrap("load user "+id, err)
@@ -115,6 +121,8 @@ type UserUpdate struct {
 // UserByEmail returns the user with that (already normalised) email, or
 // ErrNotFound.
 func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	// An email identifies a person: it stays out of errors, as in
 	// CredentialByEmail.
 	const op = "load user by email"
@@ -137,6 +145,8 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
 // (providerId "credential", accountId = userId). ErrNotFound when there is no
 // such account or its password is NULL/empty.
 func (s *Store) PasswordHash(ctx context.Context, userID string) (string, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	op := "load password of " + userID
 	q, err := s.queries(ctx)
 	if err != nil {
@@ -156,6 +166,8 @@ func (s *Store) PasswordHash(ctx context.Context, userID string) (string, error)
 // UpdateUser applies u and bumps updatedAt; returns the updated user or
 // ErrNotFound.
 func (s *Store) UpdateUser(ctx context.Context, userID string, u UserUpdate, now time.Time) (User, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	op := "update user " + userID
 	q, err := s.queries(ctx)
 	if err != nil {
@@ -180,6 +192,8 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, u UserUpdate, now
 // MarkEmailVerified sets emailVerified=true (and updatedAt) and returns the
 // user; ErrNotFound when absent.
 func (s *Store) MarkEmailVerified(ctx context.Context, userID string, now time.Time) (User, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	op := "mark email of " + userID + " verified"
 	q, err := s.queries(ctx)
 	if err != nil {
@@ -203,6 +217,8 @@ func (s *Store) MarkEmailVerified(ctx context.Context, userID string, now time.T
 // in the same transaction and their ids returned. ErrNotFound when the user
 // does not exist.
 func (s *Store) SetPassword(ctx context.Context, userID, hash string, revokeSessions bool, now time.Time) ([]string, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	op := "set password of " + userID
 	q, err := s.queries(ctx)
 	if err != nil {
@@ -252,6 +268,8 @@ func (s *Store) setPassword(ctx context.Context, tx *sqlx.Tx, q *queries, userID
 // database may lack). It returns the deleted session ids; ErrNotFound when
 // absent.
 func (s *Store) DeleteUser(ctx context.Context, userID string) ([]string, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	op := "delete user " + userID
 	q, err := s.queries(ctx)
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 
 // CreateVerification inserts a verification row (id NewID()).
 func (s *Store) CreateVerification(ctx context.Context, identifier, value string, expiresAt, now time.Time) error {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	const op = "create verification"
 	q, err := s.queries(ctx)
 	if err != nil {
@@ -32,6 +34,8 @@ func (s *Store) CreateVerification(ctx context.Context, identifier, value string
 // VerificationValue returns the value of an unexpired row with that
 // identifier without consuming it; ErrNotFound otherwise.
 func (s *Store) VerificationValue(ctx context.Context, identifier string, now time.Time) (string, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	const op = "look up verification"
 	q, err := s.queries(ctx)
 	if err != nil {
@@ -52,6 +56,8 @@ func (s *Store) VerificationValue(ctx context.Context, identifier string, now ti
 // returns the value of an unexpired one; ErrNotFound when none was unexpired.
 // Two concurrent consumers of one token: exactly one succeeds.
 func (s *Store) ConsumeVerification(ctx context.Context, identifier string, now time.Time) (string, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	const op = "consume verification"
 	q, err := s.queries(ctx)
 	if err != nil {
@@ -100,6 +106,8 @@ func consume(ctx context.Context, db sqlx.QueryerContext, q *queries, identifier
 
 // DeleteExpiredVerifications removes rows with expiresAt <= now.
 func (s *Store) DeleteExpiredVerifications(ctx context.Context, now time.Time) (int64, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	const op = "delete expired verifications"
 	q, err := s.queries(ctx)
 	if err != nil {
@@ -122,6 +130,8 @@ func (s *Store) DeleteExpiredVerifications(ctx context.Context, now time.Time) (
 // a failure leaves the token usable. ErrNotFound when the token is missing
 // or expired; ErrUserNotFound when the user it names is gone.
 func (s *Store) ResetPassword(ctx context.Context, identifier, hash string, now time.Time) (userID string, revoked []string, err error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	const op = "reset password"
 	q, err := s.queries(ctx)
 	if err != nil {

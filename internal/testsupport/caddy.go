@@ -3,6 +3,7 @@ package testsupport
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -73,6 +75,21 @@ type Caddy struct {
 
 // Logs returns everything the process wrote so far.
 func (c *Caddy) Logs() string { return c.logs.String() }
+
+// RSS is the process's resident memory in bytes, from /proc (Linux).
+func (c *Caddy) RSS() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc status")
+}
 
 // Stop ends the process and waits for it.
 func (c *Caddy) Stop() {
