@@ -134,7 +134,7 @@ func TestStoreFailure_AFrozenDatabaseAnswers503WithinTheDeadline(t *testing.T) {
 	dsn, proxy := testsupport.PostgresDSNBehindProxy(t)
 	mail := newMailbox(t)
 	g, err := provisionFromCaddyfile(t, "database "+dsn+"\nsecret "+testSecret+
-		"\nsession_cache 0\nemail_webhook "+mail.URL+"\nrate_limit {\n storage database\n}")
+		"\nsession_cache 0\nbase_url http://example.com\nemail_webhook "+mail.URL+"\nrate_limit {\n storage database\n}")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,9 +54,7 @@ func TestStoreCalls_EndAtTheirDeadlineWhenTheDatabaseStopsAnswering(t *testing.T
 		select {
 		case r := <-results:
 			delete(waiting, r.name)
-			if !errors.Is(r.err, ErrUnavailable) {
-				t.Errorf("%s: err %v, want ErrUnavailable", r.name, r.err)
-			}
+			checkUnavailable(t, r.name, r.err)
 		case <-limit:
 			var names []string
 			for name := range waiting {

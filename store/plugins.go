@@ -146,6 +146,8 @@ func (u User) BannedAt(t time.Time) bool {
 // Better Auth does when such a user signs in. A ban without an expiry, one
 // still running, or a database without the admin columns is left alone.
 func (s *Store) LiftExpiredBan(ctx context.Context, userID string, now time.Time) error {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	op := "lift expired ban of " + userID
 	q, err := s.queries(ctx)
 	if err != nil {

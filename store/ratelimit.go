@@ -100,6 +100,8 @@ func (s *Store) HitRateLimit(ctx context.Context, key string, window time.Durati
 // is one that is not limited. The window is left as it is. max is the limit
 // the hit was counted with.
 func (s *Store) UndoRateLimit(ctx context.Context, key string, max int) error {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	_, err := s.db.ExecContext(ctx, rateLimitSQL[s.dialect][2], max, max, key)
 	return wrap("undo rate limit", err)
 }

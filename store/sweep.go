@@ -39,7 +39,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (verifications
 
 func (s *Store) deleteExpired(ctx context.Context, now time.Time, batch int) (verifications, sessions int64, err error) {
 	const op = "delete expired rows"
-	q, err := s.queries(ctx)
+	qctx, cancel := bound(ctx)
+	q, err := s.queries(qctx)
+	cancel()
 	if err != nil {
 		return 0, 0, wrap(op, err)
 	}
@@ -60,8 +62,11 @@ func (s *Store) deleteExpired(ctx context.Context, now time.Time, batch int) (ve
 	return counts[0], counts[1], nil
 }
 
-// sweepBatch runs one batched DELETE of sweepStatements.
+// sweepBatch runs one batched DELETE of sweepStatements. Each batch has a
+// store call's deadline; a long backlog takes as many as it needs.
 func (s *Store) sweepBatch(ctx context.Context, stmt string, now time.Time) (int64, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
 	res, err := s.db.ExecContext(ctx, stmt, s.dialect.cmpTimeArg(normTime(now)))
 	if err != nil {
 		return 0, err
