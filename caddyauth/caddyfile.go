@@ -317,8 +317,8 @@ func (g *Gate) unmarshalRateLimit(d *caddyfile.Dispenser) error {
 			}
 			rl.Rules = append(rl.Rules, RateLimitRule{Path: args[0], Window: caddy.Duration(dur), Max: n})
 		case "storage":
-			if len(args) != 1 || (args[0] != "memory" && args[0] != "database") {
-				return d.Errf("rate_limit: storage must be memory or database")
+			if len(args) != 1 {
+				return d.Errf("rate_limit: storage expects memory or database")
 			}
 			rl.Storage = args[0]
 		case "off":
