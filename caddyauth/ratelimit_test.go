@@ -293,7 +293,7 @@ func TestRateLimit_FailsOpenToMemoryWhenTheDatabaseIsDown(t *testing.T) {
 
 func TestRateLimit_ProvisionRejectsBadSettings(t *testing.T) {
 	sqlite := testsupport.SQLiteDSN(t)
-	for _, setting := range []string{"rule sign-in 10s 3", "rule /auth/sign-in/* 10s 3", "rule /x[ 10s 3", "storage redis"} {
+	for _, setting := range []string{"rule sign-in 10s 3", "rule /auth/sign-in/* 10s 3", "rule /x[ 10s 3", "rule /x 0s 3", "rule /x 10s -1", "storage redis"} {
 		t.Run(setting, func(t *testing.T) {
 			_, err := provisionFromCaddyfile(t, "database "+sqlite+"\nsecret "+testSecret+"\nrate_limit {\n "+setting+"\n}")
 			if err == nil || !strings.HasPrefix(err.Error(), "rate_limit: ") {

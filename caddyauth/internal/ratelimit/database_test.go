@@ -152,9 +152,6 @@ func TestDatabaseStorage_FailsOpenToMemoryAndWarnsOnce(t *testing.T) {
 	}
 }
 
-// Interface guards
-var _ Store = (*store.Store)(nil)
-
 func ExampleLimiter_Request() {
 	l, _ := New(Config{Rules: []Rule{{Path: "/sign-in/*", Window: time.Minute, Max: 1}}})
 	for range 2 {
@@ -165,3 +162,6 @@ func ExampleLimiter_Request() {
 	// true ip
 	// false ip
 }
+
+// Interface guards
+var _ Store = (*store.Store)(nil)
