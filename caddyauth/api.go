@@ -61,7 +61,8 @@ func (g *Gate) serveAPI(w http.ResponseWriter, r *http.Request) error {
 	defer sw.count(endpoint)
 	w = sw
 	// Before answering 404, as Better Auth's onRequest: see ratelimit.go.
-	if !g.allowRequest(w, r, sub) {
+	if d := g.limitRequest(r, sub); !d.Allowed {
+		writeRateLimited(w, d)
 		g.apiRateLimited(r, endpoint)
 		return nil
 	}

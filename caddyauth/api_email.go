@@ -176,9 +176,10 @@ func (g *Gate) handleSignIn(w http.ResponseWriter, r *http.Request) *apiError {
 	if !validEmail(email) {
 		return errInvalidEmail
 	}
-	allowed, settle := g.allowSignInEmail(w, r, email)
-	if !allowed {
-		return nil // answered 429
+	d, settle := g.limitSignIn(r, email)
+	if !d.Allowed {
+		writeRateLimited(w, d)
+		return nil
 	}
 	user, sess, e := g.signIn(w, r, email, password, hasRemember && !rememberMe)
 	settle(e)

@@ -285,6 +285,8 @@ func (g *Gate) unmarshalRateLimit(d *caddyfile.Dispenser) error {
 		key := d.Val()
 		args := d.RemainingArgs()
 		switch key {
+		// window and max refuse 0 here because in JSON it means the
+		// default, which a Caddyfile gets by leaving the setting out.
 		case "window":
 			if len(args) != 1 {
 				return d.Errf("rate_limit: window expects one duration")
@@ -307,18 +309,19 @@ func (g *Gate) unmarshalRateLimit(d *caddyfile.Dispenser) error {
 			if len(args) != 3 {
 				return d.Errf("rate_limit: rule expects <path> <window> <max>")
 			}
+			// Ranges, as the path, are checked in Provision, for JSON too.
 			dur, err := caddy.ParseDuration(args[1])
-			if err != nil || dur <= 0 {
+			if err != nil {
 				return d.Errf("rate_limit: rule %s: invalid window %q", args[0], args[1])
 			}
 			n, err := strconv.Atoi(args[2])
-			if err != nil || n < 0 {
+			if err != nil {
 				return d.Errf("rate_limit: rule %s: invalid max %q", args[0], args[2])
 			}
 			rl.Rules = append(rl.Rules, RateLimitRule{Path: args[0], Window: caddy.Duration(dur), Max: n})
 		case "storage":
-			if len(args) != 1 || (args[0] != "memory" && args[0] != "database") {
-				return d.Errf("rate_limit: storage must be memory or database")
+			if len(args) != 1 {
+				return d.Errf("rate_limit: storage expects memory or database")
 			}
 			rl.Storage = args[0]
 		case "off":

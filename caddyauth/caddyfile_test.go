@@ -96,7 +96,7 @@ func TestUnmarshalCaddyfile_ErrorsNameTheSubdirective(t *testing.T) {
 		"trusted_origins":       "trusted_origins",
 		"identity_headers {\n nickname X-Nick\n}": "identity_headers",
 		"identity_headers {\n id Bad:Header\n}":   "identity_headers",
-		"rate_limit {\n storage redis\n}":         "rate_limit",
+		"rate_limit {\n storage\n}":               "rate_limit",
 		"rate_limit {\n rule /x 10s\n}":           "rate_limit",
 		"colour blue":                             "colour",
 		"email_webhook":                           "email_webhook",

@@ -25,8 +25,9 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	g.guardTrailers(r)
 
 	cred := g.credentialFrom(r)
-	if !g.allowTokenLookup(w, r, cred) {
-		return nil // answered 429 (ratelimit.go)
+	if d := g.limitTokenLookup(r, cred); !d.Allowed {
+		writeRateLimited(w, d)
+		return nil
 	}
 	res, err := g.authenticate(r.Context(), r, cred, false)
 	switch {

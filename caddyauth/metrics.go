@@ -7,6 +7,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authgate/authgate/caddyauth/internal/ratelimit"
 )
 
 // Metrics. The collectors are created once, at package level, and
@@ -102,9 +104,14 @@ var (
 	cacheInvalidatedNotice = cacheInvalidationsVec.WithLabelValues("notice")
 	cacheInvalidatedFlush  = cacheInvalidationsVec.WithLabelValues("flush")
 
-	rateLimitedIP    = rateLimitedVec.WithLabelValues("ip")
-	rateLimitedEmail = rateLimitedVec.WithLabelValues("email")
-	rateLimitedToken = rateLimitedVec.WithLabelValues("token")
+	// rateLimited is indexed by the limit's scope, so that no label can be
+	// misspelt.
+	rateLimited = func() (c [len(ratelimit.Scopes)]prometheus.Counter) {
+		for _, s := range ratelimit.Scopes {
+			c[s] = rateLimitedVec.WithLabelValues(s.String())
+		}
+		return c
+	}()
 
 	// storeErrorOps are the op names storeError is called with (the same
 	// words as in its log entries), plus "gate" for the gate's session

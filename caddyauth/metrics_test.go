@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/authgate/authgate/caddyauth/internal/ratelimit"
 	"github.com/authgate/authgate/internal/testsupport"
 	"github.com/authgate/authgate/store"
 )
@@ -172,7 +173,7 @@ func TestMetrics_AFlowMovesTheCounters(t *testing.T) {
 
 func TestMetrics_RateLimitedByScope(t *testing.T) {
 	tg := newLimitedGate(t, testsupport.SQLiteDSN(t), "")
-	ip, email, signIn429 := counterDelta(rateLimitedIP), counterDelta(rateLimitedEmail), counterDelta(apiCounter("sign-in/email", "429"))
+	ip, email, signIn429 := counterDelta(rateLimited[ratelimit.ScopeIP]), counterDelta(rateLimited[ratelimit.ScopeEmail]), counterDelta(apiCounter("sign-in/email", "429"))
 	limited := counterDelta(signInOutcomes["rate_limited"])
 	for range 4 {
 		tg.from("198.51.100.1", signInReq("a@example.com"))

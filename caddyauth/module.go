@@ -21,6 +21,7 @@ import (
 	_ "github.com/lib/pq"
 	_ "modernc.org/sqlite"
 
+	"github.com/authgate/authgate/caddyauth/internal/ratelimit"
 	"github.com/authgate/authgate/store"
 )
 
@@ -163,7 +164,7 @@ type Gate struct {
 	logger *zap.Logger
 	public caddyhttp.MatchPath
 
-	limiter *rateLimiter // nil: rate_limit off (ratelimit.go)
+	limiter *ratelimit.Limiter // nil: rate_limit off
 }
 
 // IdentityHeaders names the request headers that carry the caller's
@@ -395,13 +396,6 @@ func (g *Gate) provisionConfig(repl *caddy.Replacer) error {
 	case "", "auto", "camel", "snake":
 	default:
 		return fmt.Errorf("schema: must be auto, camel or snake, got %q", g.Schema)
-	}
-	if g.RateLimit != nil {
-		switch g.RateLimit.Storage {
-		case "", "memory", "database":
-		default:
-			return fmt.Errorf("rate_limit: storage must be memory or database, got %q", g.RateLimit.Storage)
-		}
 	}
 
 	c.bearer = g.Bearer

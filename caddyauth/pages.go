@@ -10,6 +10,8 @@ import (
 	"net/url"
 
 	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/caddyauth/internal/ratelimit"
 )
 
 // The built-in pages (`pages on`): server-rendered HTML forms that work
@@ -175,9 +177,12 @@ func (g *Gate) servePage(w http.ResponseWriter, r *http.Request, sub string, rou
 		r = withPath(r, g.cfg.basePath+route.api)
 		limitPath = route.api
 	}
-	e := pageLimit(w, func(w http.ResponseWriter) bool { return g.allowRequest(w, r, limitPath) })
-	if e != nil && route.api != "" {
-		g.apiRateLimited(r, route.api[1:]) // audited and counted as the API's
+	var e *apiError
+	if d := g.limitRequest(r, limitPath); !d.Allowed {
+		e = pageRateLimited(w, d)
+		if route.api != "" {
+			g.apiRateLimited(r, route.api[1:]) // audited and counted as the API's
+		}
 	}
 	if e == nil && r.Method == http.MethodPost {
 		e = g.checkFormCSRF(r)
@@ -272,10 +277,9 @@ func (g *Gate) postSignIn(w http.ResponseWriter, r *http.Request, p *pageData) *
 	if !validEmail(email) {
 		return errInvalidEmail
 	}
-	settle := func(*apiError) {}
-	allow := func(w http.ResponseWriter) (ok bool) { ok, settle = g.allowSignInEmail(w, r, email); return ok }
-	if e := pageLimit(w, allow); e != nil {
-		return e
+	d, settle := g.limitSignIn(r, email)
+	if !d.Allowed {
+		return pageRateLimited(w, d)
 	}
 	_, _, e = g.signIn(w, r, email, password, !rememberMe)
 	settle(e)
@@ -452,28 +456,9 @@ func withPath(r *http.Request, path string) *http.Request {
 	return r2
 }
 
-// pageLimit runs one of the API's rate limiters, which answer 429 in JSON
-// themselves, for a page: their answer goes to a probe that keeps only the
-// Retry-After headers, and the page shows the error.
-func pageLimit(w http.ResponseWriter, allow func(http.ResponseWriter) bool) *apiError {
-	probe := &limitProbe{header: http.Header{}}
-	if allow(probe) {
-		return nil
-	}
-	for _, k := range []string{"Retry-After", "X-Retry-After"} {
-		if v := probe.header.Get(k); v != "" {
-			w.Header().Set(k, v)
-		}
-	}
+// pageRateLimited is a rate limit's refusal as a page shows it: the API's
+// Retry-After headers, and the error for the page to render.
+func pageRateLimited(w http.ResponseWriter, d ratelimit.Decision) *apiError {
+	setRetryAfter(w.Header(), d.RetryAfter)
 	return errPageRateLimited
 }
-
-// limitProbe is a ResponseWriter that keeps headers and drops the rest.
-type limitProbe struct{ header http.Header }
-
-func (p *limitProbe) Header() http.Header         { return p.header }
-func (p *limitProbe) Write(b []byte) (int, error) { return len(b), nil }
-func (p *limitProbe) WriteHeader(int)             {}
-
-// Interface guards
-var _ http.ResponseWriter = (*limitProbe)(nil)

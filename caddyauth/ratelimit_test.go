@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,7 +13,6 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/authgate/authgate/internal/testsupport"
-	"github.com/authgate/authgate/store"
 )
 
 // newLimitedGate is newTestGate without its default `rate_limit off`: block
@@ -153,10 +149,8 @@ func signInLimit(t *testing.T, g *Gate, ip, email string, outcome *apiError) boo
 	t.Helper()
 	r := req("POST", "/auth/sign-in/email", "")
 	r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: ip}))
-	w := httptest.NewRecorder()
-	ok, settle := g.allowSignInEmail(w, r, email)
-	if !ok {
-		want429(t, w, w.Header().Get("X-Retry-After"))
+	d, settle := g.limitSignIn(r, email)
+	if !d.Allowed {
 		return false
 	}
 	settle(outcome)
@@ -205,56 +199,9 @@ func TestRateLimit_PerEmailLimitCountsFailuresPerClient(t *testing.T) {
 				if !signInLimit(t, g, "2001:db8:0:1::1", email, nil) {
 					t.Error("another /64 was limited")
 				}
-				// No email address is kept as a key (the database store is
-				// given the same keys).
-				if storage == "memory" {
-					if len(g.limiter.local.entries) == 0 {
-						t.Fatal("no keys")
-					}
-					for k := range g.limiter.local.entries {
-						if strings.Contains(strings.ToLower(k), "target") {
-							t.Errorf("key %q holds the address", k)
-						}
-					}
-				}
 			})
 		}
 	})
-}
-
-func TestRateLimit_DatabaseStorageIsSharedByInstances(t *testing.T) {
-	testsupport.Both(t, func(t *testing.T, dsn string) {
-		block := "rate_limit {\n storage database\n}"
-		a, b := newLimitedGate(t, dsn, block), newLimitedGate(t, dsn, block)
-		// Two handlers of one process share a pool; an instance of its own
-		// is a second pool on the same database, here opened directly.
-		other, err := acquireIsolated(t, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.g.limiter.store.(*dbLimitStore).h = other
-		for i, tg := range []*testGate{a, b, a} {
-			if w := tg.from("203.0.113.9", signInReq(fmt.Sprintf("shared%d@example.com", i))); w.Code != 401 {
-				t.Fatalf("sign-in %d: %d %s", i+1, w.Code, w.Body)
-			}
-		}
-		want429(t, b.from("203.0.113.9", signInReq("shared3@example.com")), "10")
-		if n := b.g.limiter.local.len(); n != 0 {
-			t.Errorf("database storage used the memory store (%d keys)", n)
-		}
-	})
-}
-
-// acquireIsolated opens a second pool on dsn that no Gate shares, as another
-// Caddy process would have.
-func acquireIsolated(t *testing.T, dsn string) (*dbHandle, error) {
-	st, err := store.Open(dsn, store.Options{})
-	if err != nil {
-		return nil, err
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	h := &dbHandle{st: st, migrate: true}
-	return h, h.ensureReady(context.Background())
 }
 
 func TestRateLimit_OffDisablesIt(t *testing.T) {
@@ -313,9 +260,6 @@ func TestRateLimit_CountsUnknownPathsInOneBucketBeforeRouting(t *testing.T) {
 	if w := tg.from("203.0.113.7", req("GET", "/auth/ok", "")); w.Code != 200 {
 		t.Fatalf("a route has its own counter: %d", w.Code)
 	}
-	if n := tg.g.limiter.local.len(); n != 2 {
-		t.Errorf("%d keys, want 2 (one for all unknown paths, one for /ok)", n)
-	}
 }
 
 func TestRateLimit_FailsOpenToMemoryWhenTheDatabaseIsDown(t *testing.T) {
@@ -347,215 +291,51 @@ func TestRateLimit_FailsOpenToMemoryWhenTheDatabaseIsDown(t *testing.T) {
 	}
 }
 
-func TestRateLimit_ProvisionRejectsBadRules(t *testing.T) {
+func TestRateLimit_ProvisionRejectsBadSettings(t *testing.T) {
 	sqlite := testsupport.SQLiteDSN(t)
-	for _, rule := range []string{"sign-in 10s 3", "/auth/sign-in/* 10s 3", "/x[ 10s 3"} {
-		t.Run(rule, func(t *testing.T) {
-			_, err := provisionFromCaddyfile(t, "database "+sqlite+"\nsecret "+testSecret+"\nrate_limit {\n rule "+rule+"\n}")
-			if err == nil || !strings.Contains(err.Error(), "rate_limit") {
+	for _, setting := range []string{"rule sign-in 10s 3", "rule /auth/sign-in/* 10s 3", "rule /x[ 10s 3", "rule /x 0s 3", "rule /x 10s -1", "storage redis"} {
+		t.Run(setting, func(t *testing.T) {
+			_, err := provisionFromCaddyfile(t, "database "+sqlite+"\nsecret "+testSecret+"\nrate_limit {\n "+setting+"\n}")
+			if err == nil || !strings.HasPrefix(err.Error(), "rate_limit: ") {
 				t.Fatalf("error %v does not name rate_limit", err)
 			}
 		})
 	}
 }
 
-func TestIPKey_GroupsIPv6By64AndUnmapsIPv4(t *testing.T) {
-	for in, want := range map[string]string{
-		"203.0.113.7":               "203.0.113.7",
-		"::ffff:203.0.113.7":        "203.0.113.7",
-		"2001:db8:1:2:3:4:5:6":      "2001:db8:1:2::/64",
-		"2001:db8:1:2:ffff::1":      "2001:db8:1:2::/64",
-		"fe80::1%eth0":              "fe80::/64",
-		"not an address":            "not an address",
-		"2001:db8:1:3:0:0:0:1":      "2001:db8:1:3::/64",
-		"2001:0db8:0001:0002::0001": "2001:db8:1:2::/64",
-	} {
-		if got := ipKey(in); got != want {
-			t.Errorf("ipKey(%q) = %q, want %q", in, got, want)
-		}
+func TestRateLimit_JSONStorageIsCheckedInProvision(t *testing.T) {
+	g := new(Gate)
+	g.Database = testsupport.SQLiteDSN(t)
+	g.Secret = []string{testSecret}
+	g.RateLimit = &RateLimit{Storage: "Memory"}
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	ctx, err := caddy.ProvisionContext(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Cleanup() })
+	if err := g.Provision(ctx); err == nil || err.Error() != `rate_limit: storage must be memory or database, got "Memory"` {
+		t.Fatalf("Provision = %v", err)
 	}
 }
 
-func TestMatchLimitPath(t *testing.T) {
+func TestEmailDigest_KeepsTheAddressOutOfTheLimitersKeys(t *testing.T) {
+	g := &Gate{cfg: config{keys: [][]byte{[]byte(testSecret)}}}
+	other := &Gate{cfg: config{keys: [][]byte{[]byte(testSecret + "x")}}}
+	d := g.emailDigest("target@example.com")
 	for _, c := range []struct {
-		pattern, path string
-		want          bool
+		name string
+		ok   bool
 	}{
-		{"/sign-in/*", "/sign-in/email", true},
-		{"/sign-in/*", "/sign-in", false},
-		{"/sign-in/*", "/Sign-In/email", false},
-		{"/ok", "/ok", true},
-		{"/ok", "/ok/", false},
-		{"*-session", "/get-session", true},
-		{"*session*", "/revoke-sessions", true},
-		{"/*/email", "/sign-up/email", true},
-		{"/*/email", "/a/b/email", false},
-		{"*", "/anything", true},
+		{"the same address, the same digest", g.emailDigest("target@example.com") == d},
+		{"another address, another digest", g.emailDigest("other@example.com") != d},
+		{"another key, another digest", other.emailDigest("target@example.com") != d},
+		{"no part of the address", !strings.Contains(strings.ToLower(d), "target") && !strings.Contains(d, "example")},
+		{"key-safe characters", !strings.ContainsAny(d, "|?\x00") && len(d) == 24},
 	} {
-		if got := matchLimitPath(c.pattern, c.path); got != c.want {
-			t.Errorf("matchLimitPath(%q, %q) = %v", c.pattern, c.path, got)
+		if !c.ok {
+			t.Errorf("%s: digest %q", c.name, d)
 		}
-	}
-}
-
-// floodKey is the i-th of a flood of distinct clients (one /64 each).
-func floodKey(i int) string {
-	return fmt.Sprintf("2001:db8:%x:%x::/64|/sign-in/email", i>>16, i&0xffff)
-}
-
-func TestMemoryLimitStore_StaysBoundedUnderAFloodOfKeys(t *testing.T) {
-	const flood = 200_000
-	// Twice: sync.Pool contents survive one collection.
-	runtime.GC()
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	m := newMemoryLimitStore(memoryLimitKeys)
-	t0 := time.Now()
-	for i := range flood {
-		// All within one window: nothing expires.
-		m.hit(context.Background(), floodKey(i), 10*time.Second, 3, t0.Add(time.Duration(i)*time.Microsecond))
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	runtime.KeepAlive(m)
-	if n := m.len(); n > memoryLimitKeys+overflowBuckets {
-		t.Fatalf("%d keys after %d distinct ones, want at most %d", n, flood, memoryLimitKeys+overflowBuckets)
-	}
-	heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	t.Logf("%d keys hold %.1f MiB of heap", m.len(), float64(heap)/(1<<20))
-	if heap > 40<<20 {
-		t.Errorf("memory store holds %d MiB, want under 40", heap>>20)
-	}
-	// Once their window has passed, counters go and make room.
-	m.hit(context.Background(), "k", 10*time.Second, 3, t0.Add(time.Hour))
-	if n := m.len(); n != 1 {
-		t.Errorf("%d keys after the window, want 1", n)
-	}
-}
-
-func TestMemoryLimitStore_AFloodOfNewKeysNeverFreesALimitedKey(t *testing.T) {
-	for _, capacity := range []int{4, 1000, memoryLimitKeys} {
-		t.Run(fmt.Sprint(capacity), func(t *testing.T) {
-			m := newMemoryLimitStore(capacity)
-			t0 := time.Now()
-			const window, max = 10 * time.Second, 3
-			hit := func(key string, at time.Duration) bool {
-				ok, _, _ := m.hit(context.Background(), key, window, max, t0.Add(at))
-				return ok
-			}
-			for range max {
-				hit("attacker|email:victim", 0)
-			}
-			if hit("attacker|email:victim", time.Millisecond) {
-				t.Fatal("the fourth hit was allowed")
-			}
-			// Ten times the capacity of new keys, all within the window.
-			for i := range 10 * capacity {
-				hit(floodKey(i), 2*time.Millisecond)
-			}
-			if hit("attacker|email:victim", 3*time.Millisecond) {
-				t.Fatal("the flood reset a key that was limiting")
-			}
-			// Newcomers on a full table are counted, if coarsely: one that
-			// keeps coming is limited like any other.
-			newcomer := floodKey(20 * capacity)
-			limited := false
-			for range 2 * max * (1 + 10*capacity/overflowBuckets) {
-				if !hit(newcomer, 4*time.Millisecond) {
-					limited = true
-					break
-				}
-			}
-			if !limited {
-				t.Fatal("a newcomer on a full table was never limited")
-			}
-			// After the window everyone is counted one by one again.
-			if !hit("attacker|email:victim", window+time.Millisecond) {
-				t.Fatal("the limited key was not freed by its window")
-			}
-			if !hit(newcomer, window+5*time.Millisecond) {
-				t.Fatal("the newcomer was not freed by the window")
-			}
-		})
-	}
-}
-
-func TestMemoryLimitStore_FreesRoomOnlyFromCountersWhoseWindowPassed(t *testing.T) {
-	m := newMemoryLimitStore(2)
-	t0 := time.Now()
-	hit := func(key string, window, d time.Duration) bool {
-		ok, _, _ := m.hit(context.Background(), key, window, 1, t0.Add(d))
-		return ok
-	}
-	hit("long", time.Hour, 0)
-	hit("short", time.Second, 0)
-	// "short" has had its window by now; "long" has not, though it was
-	// used earlier: "short" makes room for "c".
-	hit("c", time.Minute, 2*time.Second)
-	if _, ok := m.entries["short"]; ok {
-		t.Fatal("the expired counter was kept")
-	}
-	if hit("long", time.Hour, 3*time.Second) {
-		t.Fatal("long was forgotten")
-	}
-}
-
-func TestMemoryLimitStore_ConcurrentHitsAllowExactlyMax(t *testing.T) {
-	m := newMemoryLimitStore(memoryLimitKeys)
-	t0 := time.Now()
-	var allowed atomic.Int32
-	var wg sync.WaitGroup
-	for range 50 {
-		wg.Go(func() {
-			if ok, _, _ := m.hit(context.Background(), "k", time.Minute, 7, t0); ok {
-				allowed.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if n := allowed.Load(); n != 7 {
-		t.Fatalf("%d of 50 concurrent hits allowed, want 7", n)
-	}
-}
-
-func TestMemoryLimitStore_PeekAndUndo(t *testing.T) {
-	const window, max = 10 * time.Second, 2
-	t0 := time.Now()
-	for _, c := range []struct {
-		name      string
-		steps     string // h: hit, u: undo
-		wantPeek  bool   // at t0+1s
-		wantRetry time.Duration
-	}{
-		{"nothing counted", "", true, 0},
-		{"below max", "h", true, 0},
-		{"at max", "hh", false, 9 * time.Second},
-		{"an undone hit does not count", "hhu", true, 0},
-		{"undo with nothing counted", "uhh", false, 9 * time.Second},
-		{"undone twice", "hhuuh", true, 0},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			m := newMemoryLimitStore(10)
-			for _, s := range c.steps {
-				if s == 'h' {
-					m.hit(context.Background(), "k", window, max, t0)
-				} else {
-					_ = m.undo(context.Background(), "k", max)
-				}
-			}
-			ok, retry := m.peek("k", window, max, t0.Add(time.Second))
-			if ok != c.wantPeek || retry != c.wantRetry {
-				t.Fatalf("peek = %v %v, want %v %v", ok, retry, c.wantPeek, c.wantRetry)
-			}
-			// A peek counts nothing.
-			if ok2, _ := m.peek("k", window, max, t0.Add(time.Second)); ok2 != ok {
-				t.Fatal("peek changed the count")
-			}
-			if ok, _ := m.peek("k", window, max, t0.Add(window)); !ok {
-				t.Fatal("limited after the window")
-			}
-		})
 	}
 }
 
@@ -568,6 +348,7 @@ func TestRateLimit_BearerTokenMissesAreLimitedPerClient(t *testing.T) {
 		setNow(t, t0)
 		const attacker = "2001:db8:bad::1"
 		madeUp := func(i int) string { return "Bearer " + fmt.Sprintf("madeUp%026d", i) }
+		const tokenMissMax = 20 // the limiter's
 		for i := range tokenMissMax {
 			if w := tg.from(attacker, req("GET", "/app", "", "Authorization", madeUp(i))); w.Code != 401 {
 				t.Fatalf("made-up token %d: %d %s", i+1, w.Code, w.Body)
