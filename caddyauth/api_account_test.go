@@ -17,6 +17,15 @@ import (
 
 const site = "http://example.com" // httptest.NewRequest's host: the site's own origin
 
+// emailMessage is the email webhook's body as a receiver decodes it.
+type emailMessage struct {
+	Type  string   `json:"type"`
+	To    string   `json:"to"`
+	URL   string   `json:"url"`
+	Token string   `json:"token"`
+	User  userJSON `json:"user"`
+}
+
 // mailbox is a real HTTP server receiving the email webhook.
 type mailbox struct {
 	*httptest.Server

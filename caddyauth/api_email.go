@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/authgate/authgate/caddyauth/internal/mail"
 	"github.com/authgate/authgate/store"
 )
 
@@ -137,7 +138,7 @@ func (g *Gate) signUp(w http.ResponseWriter, r *http.Request, a newAccount) (_ s
 		// Better Auth's sendOnSignUp defaults to requireEmailVerification.
 		if g.mail != nil {
 			if msg, err := g.verificationMessage(r, user, a.callbackURL); err == nil {
-				sendAsync(g.mail, msg, g.logger)
+				mail.SendAsync(g.mail, msg, g.logger)
 			}
 		}
 		g.signedUp(r, user.ID, "")

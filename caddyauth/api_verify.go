@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/authgate/authgate/caddyauth/internal/mail"
 	"github.com/authgate/authgate/store"
 )
 
@@ -26,19 +27,19 @@ var (
 )
 
 // verificationMessage builds the email-verification mail for user.
-func (g *Gate) verificationMessage(r *http.Request, user store.User, callbackURL string) (emailMessage, error) {
+func (g *Gate) verificationMessage(r *http.Request, user store.User, callbackURL string) (mail.Message, error) {
 	t := now()
 	token, err := signJWT(g.cfg.keys[0], verificationClaims{
 		Email: user.Email, UserID: user.ID, IssuedAt: t.Unix(), ExpiresAt: t.Add(verifyTokenLifetime).Unix(),
 	})
 	if err != nil {
-		return emailMessage{}, err
+		return mail.Message{}, err
 	}
 	if callbackURL == "" {
 		callbackURL = "/"
 	}
 	link := g.emailLink("/verify-email") + "?token=" + token + "&callbackURL=" + encodeCookieValue(callbackURL)
-	return emailMessage{Type: emailTypeVerify, To: user.Email, URL: link, Token: token, User: toUserJSON(user)}, nil
+	return mail.Message{Type: mail.TypeVerifyEmail, To: user.Email, URL: link, Token: token, User: toUserJSON(user), UserID: user.ID}, nil
 }
 
 // handleSendVerificationEmail is POST /send-verification-email.
@@ -74,8 +75,8 @@ func (g *Gate) handleSendVerificationEmail(w http.ResponseWriter, r *http.Reques
 		if err != nil {
 			return errInternal
 		}
-		if err := g.mail.send(r.Context(), msg); err != nil {
-			// The mailer has logged the cause.
+		if err := g.mail.Send(r.Context(), msg); err != nil {
+			// The sender has logged the cause.
 			return errEmailDeliveryFailed
 		}
 		g.audit(r, eventVerificationEmailSent, res.user.ID, res.session.ID)
@@ -90,7 +91,7 @@ func (g *Gate) handleSendVerificationEmail(w http.ResponseWriter, r *http.Reques
 	switch {
 	case err == nil && !user.EmailVerified:
 		if msg, err := g.verificationMessage(r, user, callbackURL); err == nil {
-			sendAsync(g.mail, msg, g.logger)
+			mail.SendAsync(g.mail, msg, g.logger)
 			g.audit(r, eventVerificationEmailSent, user.ID, "")
 		}
 	case err != nil && !errors.Is(err, store.ErrNotFound):

@@ -9,6 +9,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/spf13/cobra"
+
+	"github.com/authgate/authgate/caddyauth/internal/mail"
 )
 
 func webhookKeyCommand() *cobra.Command {
@@ -93,5 +95,5 @@ func webhookKeyOf(repl *caddy.Replacer, s gateSettings) (string, error) {
 		}
 		main = strings.TrimSpace(string(b))
 	}
-	return string(webhookSigningKey("", []byte(main))), nil
+	return string(mail.WebhookKey("", []byte(main))), nil
 }

@@ -21,6 +21,7 @@ import (
 	_ "github.com/lib/pq"
 	_ "modernc.org/sqlite"
 
+	"github.com/authgate/authgate/caddyauth/internal/mail"
 	"github.com/authgate/authgate/caddyauth/internal/ratelimit"
 	"github.com/authgate/authgate/store"
 )
@@ -158,7 +159,7 @@ type Gate struct {
 	Pages bool `json:"pages,omitempty"`
 
 	cfg    config
-	mail   mailer // nil: no email delivery configured
+	mail   mail.Sender // nil: no email delivery configured
 	db     *dbHandle
 	dbKey  string
 	logger *zap.Logger
@@ -273,8 +274,8 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	if (webhook != "" || g.EmailLog) && g.cfg.baseURL == nil {
 		return errors.New("base_url: required when email_webhook or email_log is set: links in emails are built from it, never from the request's Host (e.g. base_url https://app.example.com)")
 	}
-	webhookKey := webhookSigningKey(repl.ReplaceAll(g.EmailWebhookSecret, ""), g.cfg.keys[0])
-	g.mail, err = newMailer(webhook, g.EmailLog, webhookKey, g.logger)
+	webhookKey := mail.WebhookKey(repl.ReplaceAll(g.EmailWebhookSecret, ""), g.cfg.keys[0])
+	g.mail, err = mail.New(webhook, g.EmailLog, webhookKey, g.logger)
 	if err != nil {
 		return err
 	}

@@ -1,35 +1,10 @@
 package caddyauth
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
 	"testing"
 	"time"
 )
-
-// The derived webhook key is HKDF-SHA256 (RFC 5869) of the main secret with
-// no salt and info "auth_gate email webhook v1", written as hex: computed
-// here from the RFC's two steps, independently of crypto/hkdf.
-func TestWebhookSigningKey_IsHKDFOfTheMainSecretOrTheOwnSecret(t *testing.T) {
-	main := []byte(testSecret)
-	prkMAC := hmac.New(sha256.New, make([]byte, sha256.Size)) // extract: salt of HashLen zeros
-	prkMAC.Write(main)
-	okmMAC := hmac.New(sha256.New, prkMAC.Sum(nil)) // expand: T(1) = HMAC(PRK, info || 0x01)
-	okmMAC.Write([]byte("auth_gate email webhook v1\x01"))
-	want := hex.EncodeToString(okmMAC.Sum(nil))
-
-	if got := string(webhookSigningKey("", main)); got != want {
-		t.Errorf("derived key %s, want %s", got, want)
-	}
-	if got := string(webhookSigningKey("", []byte(testSecret+"x"))); got == want {
-		t.Error("another main secret derives the same key")
-	}
-	if got := string(webhookSigningKey("own-key", main)); got != "own-key" {
-		t.Errorf("configured key: got %q", got)
-	}
-}
 
 // Verification tokens without exp would be valid forever.
 func TestVerifyJWT_RequiresExp(t *testing.T) {

@@ -1,4 +1,4 @@
-package caddyauth
+package mail
 
 import (
 	"bytes"
@@ -22,34 +22,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// Email types carried in emailMessage.Type.
-const (
-	emailTypeVerify = "verify-email"
-	emailTypeReset  = "reset-password"
-)
-
-// emailMessage is what the delivery hook receives. URL and Token grant
-// access to the account: they go to the recipient and nowhere else (never
-// into an error or, outside email_log, a log entry).
-type emailMessage struct {
-	Type  string   `json:"type"` // emailTypeVerify or emailTypeReset
-	To    string   `json:"to"`
-	URL   string   `json:"url"`
-	Token string   `json:"token"`
-	User  userJSON `json:"user"`
-}
-
-// mailer delivers one email. A failed delivery returns an error wrapping
-// errEmailDelivery; the mailer has already logged the details, so callers
-// only choose the answer.
-type mailer interface {
-	send(ctx context.Context, m emailMessage) error
-}
-
-// errEmailDelivery is wrapped by every failed send, so that the HTTP layer
-// can answer a clear code whatever the cause.
-var errEmailDelivery = errors.New("email delivery failed")
-
 const (
 	// webhookAttempts, webhookAttemptTimeout and webhookBackoffBase bound a
 	// delivery: 3 × 5 s plus about 0.9 s of back-off, under webhookSendTimeout.
@@ -64,46 +36,9 @@ const (
 	webhookDrainBytes = 4 << 10
 
 	webhookUserAgent = "auth_gate email webhook"
-
-	// asyncEmailSlots bounds background sends process-wide; asyncEmailTimeout
-	// bounds each one.
-	asyncEmailSlots   = 64
-	asyncEmailTimeout = 30 * time.Second
 )
 
-// newMailer builds the delivery hook from the email_webhook and email_log
-// settings (placeholders already expanded). It returns nil, nil when neither
-// is set: endpoints that must send mail then refuse (SPEC §2). With both,
-// every message is logged and posted. key signs webhook bodies.
-func newMailer(webhook string, log bool, key []byte, logger *zap.Logger) (mailer, error) {
-	if logger == nil {
-		logger = zap.NewNop()
-	}
-	var ms multiMailer
-	if log {
-		// The links grant access to accounts: anyone who can read the log
-		// can take them over.
-		logger.Warn("email_log is on: verification and password-reset links are written to the log; use it only in development")
-		ms = append(ms, logMailer{logger: logger})
-	}
-	if webhook != "" {
-		w, err := newWebhookMailer(webhook, key, logger)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, w)
-	}
-	switch len(ms) {
-	case 0:
-		return nil, nil
-	case 1:
-		return ms[0], nil
-	default:
-		return ms, nil
-	}
-}
-
-// webhookMailer posts each message as JSON to the email_webhook URL.
+// webhookSender posts each message as JSON to the email_webhook URL.
 //
 // Request: POST, `Content-Type: application/json`, `User-Agent: auth_gate
 // email webhook`, body `{"type","to","url","token","user"}` where type is
@@ -114,7 +49,7 @@ func newMailer(webhook string, log bool, key []byte, logger *zap.Logger) (mailer
 //	X-Auth-Gate-Delivery:  <id, the same on every retry of one message>
 //
 // where <hex> is the lowercase hex HMAC-SHA256 of the raw body bytes, keyed
-// with the UTF-8 bytes of the webhook key (webhookSigningKey), so that any
+// with the UTF-8 bytes of the webhook key (WebhookKey), so that any
 // receiver can check it with one HMAC. Receivers compare it in
 // constant time over the body exactly as received. A replayed request can
 // only re-send the same email to the same address, whose link is single-use
@@ -126,7 +61,7 @@ func newMailer(webhook string, log bool, key []byte, logger *zap.Logger) (mailer
 // Network errors, 429 and 5xx are retried; any other answer, redirects
 // included (they are never followed), fails at once. The whole send is
 // bounded by 20 s and by the caller's context.
-type webhookMailer struct {
+type webhookSender struct {
 	url    string
 	host   string // for logs; the path and query may hold a credential
 	key    []byte
@@ -138,7 +73,7 @@ type webhookMailer struct {
 	backoff        func(retry int) time.Duration
 }
 
-// webhookTransport is shared by every webhook mailer, so that config reloads
+// webhookTransport is shared by every webhook sender, so that config reloads
 // do not leave idle connections behind. Its timeouts bound each phase; the
 // per-attempt context bounds the whole exchange.
 var webhookTransport = &http.Transport{
@@ -157,7 +92,7 @@ var webhookTransport = &http.Transport{
 	MaxResponseHeaderBytes: 64 << 10,
 }
 
-func newWebhookMailer(raw string, key []byte, logger *zap.Logger) (*webhookMailer, error) {
+func newWebhookSender(raw string, key []byte, logger *zap.Logger) (*webhookSender, error) {
 	// The value is not echoed: webhook URLs often carry a credential.
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -166,7 +101,7 @@ func newWebhookMailer(raw string, key []byte, logger *zap.Logger) (*webhookMaile
 	if len(key) == 0 {
 		return nil, errors.New("email_webhook: no signing key")
 	}
-	return &webhookMailer{
+	return &webhookSender{
 		url:  raw,
 		host: u.Host,
 		key:  bytes.Clone(key),
@@ -189,13 +124,13 @@ func webhookBackoff(retry int) time.Duration {
 	return d + mrand.N(d/2)
 }
 
-func (w *webhookMailer) send(ctx context.Context, m emailMessage) error {
+func (w *webhookSender) Send(ctx context.Context, m Message) error {
 	ctx, cancel := context.WithTimeout(ctx, webhookSendTimeout)
 	defer cancel()
 
-	body, err := marshalEmail(m)
+	body, err := marshalMessage(m)
 	if err != nil {
-		return fmt.Errorf("%w: encoding %s message: %v", errEmailDelivery, m.Type, err)
+		return fmt.Errorf("%w: encoding %s message: %v", ErrDelivery, m.Type, err)
 	}
 	delivery := rand.Text()
 	// The recipient's domain and the user id identify the message well enough
@@ -204,7 +139,7 @@ func (w *webhookMailer) send(ctx context.Context, m emailMessage) error {
 	fields := []zap.Field{
 		zap.String("type", m.Type),
 		zap.String("to_domain", domain),
-		zap.String("user_id", m.User.ID),
+		zap.String("user_id", m.UserID),
 		zap.String("webhook_host", w.host),
 		zap.String("delivery", delivery),
 	}
@@ -218,32 +153,32 @@ func (w *webhookMailer) send(ctx context.Context, m emailMessage) error {
 		}
 		if ctx.Err() != nil {
 			w.logger.Warn("email delivery abandoned", append(fields, zap.Int("attempts", attempt), zap.Error(ctx.Err()))...)
-			return fmt.Errorf("%w: %s: abandoned after %d attempts: %w", errEmailDelivery, what, attempt, ctx.Err())
+			return fmt.Errorf("%w: %s: abandoned after %d attempts: %w", ErrDelivery, what, attempt, ctx.Err())
 		}
 		retryable := err != nil || status == http.StatusTooManyRequests || status >= 500
 		if !retryable || attempt == webhookAttempts {
 			w.logger.Error("email delivery failed", append(fields, zap.Int("status", status), zap.Int("attempts", attempt), zap.Error(err))...)
 			switch {
 			case err != nil:
-				return fmt.Errorf("%w: %s: %d attempts, last: %v", errEmailDelivery, what, attempt, err)
+				return fmt.Errorf("%w: %s: %d attempts, last: %v", ErrDelivery, what, attempt, err)
 			case status >= 300 && status < 400:
-				return fmt.Errorf("%w: %s: webhook answered %d (redirects are not followed)", errEmailDelivery, what, status)
+				return fmt.Errorf("%w: %s: webhook answered %d (redirects are not followed)", ErrDelivery, what, status)
 			case retryable:
-				return fmt.Errorf("%w: %s: %d attempts, last status %d", errEmailDelivery, what, attempt, status)
+				return fmt.Errorf("%w: %s: %d attempts, last status %d", ErrDelivery, what, attempt, status)
 			default:
-				return fmt.Errorf("%w: %s: webhook answered %d", errEmailDelivery, what, status)
+				return fmt.Errorf("%w: %s: webhook answered %d", ErrDelivery, what, status)
 			}
 		}
 		w.logger.Warn("email delivery attempt failed, retrying", append(fields, zap.Int("status", status), zap.Int("attempts", attempt), zap.Error(err))...)
 		if !sleepContext(ctx, w.backoff(attempt)) {
 			w.logger.Warn("email delivery abandoned", append(fields, zap.Int("attempts", attempt), zap.Error(ctx.Err()))...)
-			return fmt.Errorf("%w: %s: abandoned after %d attempts: %w", errEmailDelivery, what, attempt, ctx.Err())
+			return fmt.Errorf("%w: %s: abandoned after %d attempts: %w", ErrDelivery, what, attempt, ctx.Err())
 		}
 	}
 }
 
 // post makes one attempt and returns the status, or the network error.
-func (w *webhookMailer) post(ctx context.Context, delivery string, body []byte) (int, error) {
+func (w *webhookSender) post(ctx context.Context, delivery string, body []byte) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.attemptTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
@@ -272,13 +207,13 @@ func (w *webhookMailer) post(ctx context.Context, delivery string, body []byte) 
 // changes every deployment's key: it is versioned for that reason.
 const webhookKeyInfo = "auth_gate email webhook v1"
 
-// webhookSigningKey is the key that signs webhook bodies: the configured
+// WebhookKey is the key that signs webhook bodies: the configured
 // webhook secret, or else one derived from the main signing secret with
 // HKDF-SHA256 (no salt, info webhookKeyInfo, 32 bytes), written as 64 hex
 // characters whose UTF-8 bytes key the HMAC, as a configured secret's do.
 // The mail service thus never holds a key that can sign session cookies or
 // verification tokens, and one printed string serves both cases.
-func webhookSigningKey(configured string, mainKey []byte) []byte {
+func WebhookKey(configured string, mainKey []byte) []byte {
 	if configured != "" {
 		return []byte(configured)
 	}
@@ -291,16 +226,16 @@ func webhookSigningKey(configured string, mainKey []byte) []byte {
 }
 
 // webhookSignature is the X-Auth-Gate-Signature value documented on
-// webhookMailer.
+// webhookSender.
 func webhookSignature(key []byte, body []byte) string {
 	mac := hmac.New(sha256.New, key)
 	mac.Write(body)
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-// marshalEmail encodes like writeJSON: no HTML escaping, so that the `&` of
-// a link reads as itself.
-func marshalEmail(m emailMessage) ([]byte, error) {
+// marshalMessage encodes as JSON.stringify would: no HTML escaping, so
+// that the `&` of a link reads as itself.
+func marshalMessage(m Message) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -332,92 +267,5 @@ func sleepContext(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// logMailer writes each link to the log instead of sending it (email_log,
-// development only): reading the log is then how one follows a link.
-type logMailer struct {
-	logger *zap.Logger
-}
-
-func (l logMailer) send(_ context.Context, m emailMessage) error {
-	l.logger.Info("email (email_log)",
-		zap.String("type", m.Type),
-		zap.String("to", m.To),
-		zap.String("url", m.URL),
-		zap.String("user_id", m.User.ID))
-	return nil
-}
-
-// multiMailer sends to each in turn (email_log together with email_webhook).
-type multiMailer []mailer
-
-func (ms multiMailer) send(ctx context.Context, m emailMessage) error {
-	var errs []error
-	for _, x := range ms {
-		if err := x.send(ctx, m); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// asyncSender runs sends in the background with a bounded number in flight.
-type asyncSender struct {
-	slots   chan struct{}
-	timeout time.Duration
-}
-
-// asyncEmails is process-wide: the bound holds across sites and reloads.
-var asyncEmails = &asyncSender{slots: make(chan struct{}, asyncEmailSlots), timeout: asyncEmailTimeout}
-
-// sendAsync delivers msg in the background, for answers that must not wait
-// on (or reveal, by their timing) the delivery: asking for a password reset
-// must look the same whether or not the account exists. The send gets its
-// own 30 s context, not the request's. When asyncEmailSlots sends are
-// already in flight, msg is dropped and logged rather than queued: a flood
-// must not pile up goroutines.
-func sendAsync(m mailer, msg emailMessage, logger *zap.Logger) {
-	asyncEmails.send(m, msg, logger)
-}
-
-func (a *asyncSender) send(m mailer, msg emailMessage, logger *zap.Logger) {
-	if logger == nil {
-		logger = zap.NewNop()
-	}
-	fields := []zap.Field{
-		zap.String("type", msg.Type),
-		zap.String("to_domain", recipientDomain(msg.To)),
-		zap.String("user_id", msg.User.ID),
-	}
-	if m == nil {
-		logger.Error("email not sent: no delivery configured", fields...)
-		return
-	}
-	select {
-	case a.slots <- struct{}{}:
-	default:
-		logger.Error("email dropped: too many deliveries in flight", append(fields, zap.Int("limit", cap(a.slots)))...)
-		return
-	}
-	go func() {
-		defer func() { <-a.slots }()
-		// A bug here must not take the server down with it.
-		defer func() {
-			if r := recover(); r != nil {
-				logger.Error("email delivery panicked", append(fields, zap.Any("panic", r))...)
-			}
-		}()
-		ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
-		defer cancel()
-		// Delivery failures are logged by the mailer; anything else is not.
-		if err := m.send(ctx, msg); err != nil && !errors.Is(err, errEmailDelivery) {
-			logger.Error("email delivery failed", append(fields, zap.Error(err))...)
-		}
-	}()
-}
-
 // Interface guards
-var (
-	_ mailer = (*webhookMailer)(nil)
-	_ mailer = logMailer{}
-	_ mailer = multiMailer(nil)
-)
+var _ Sender = (*webhookSender)(nil)
