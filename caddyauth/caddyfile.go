@@ -7,6 +7,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/authgate/authgate/store"
 )
 
 func init() {
@@ -180,8 +182,8 @@ func (g *Gate) setString(d *caddyfile.Dispenser, sub, v string) error {
 		}
 		g.Migrate = v
 	case "schema":
-		if v != "auto" && v != "camel" && v != "snake" {
-			return d.Errf("schema: must be auto, camel or snake, got %q", v)
+		if err := store.CheckSchema(v); err != nil {
+			return d.Errf("schema: %v", err)
 		}
 		g.Schema = v
 	case "notify_database":

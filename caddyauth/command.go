@@ -133,7 +133,11 @@ func withStore(cmd *cobra.Command, migrating bool, fn func(context.Context, *cli
 		return err
 	}
 	env := &cliEnv{cmd: cmd, out: cmd.OutOrStdout(), target: target}
-	if path, ok := strings.CutPrefix(target.dsn, "sqlite://"); ok && !migrating {
+	dsn, err := store.ParseDSN(target.dsn)
+	if err != nil {
+		return err
+	}
+	if path := dsn.Path; dsn.Driver == "sqlite" && !migrating {
 		// Opening a missing SQLite file would create an empty one.
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("no database at %s: run 'caddy auth migrate' first", path)

@@ -17,6 +17,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/spf13/cobra"
+
+	"github.com/authgate/authgate/store"
 )
 
 // cliTarget is the database an `auth` command works on, with the settings of
@@ -48,10 +50,8 @@ func resolveTarget(cmd *cobra.Command) (cliTarget, error) {
 			return cliTarget{}, err
 		}
 	}
-	switch schema {
-	case "", "auto", "camel", "snake":
-	default:
-		return cliTarget{}, fmt.Errorf("--schema must be auto, camel or snake, got %q", schema)
+	if err := store.CheckSchema(schema); err != nil {
+		return cliTarget{}, fmt.Errorf("--schema %w", err)
 	}
 
 	var t cliTarget
@@ -327,7 +327,7 @@ func siteList(gates []foundGate) string {
 // its parameters (which may carry one, as `password=`); a SQLite path is
 // shown as it is.
 func redactDSN(dsn string) string {
-	if strings.HasPrefix(strings.ToLower(dsn), "sqlite://") {
+	if d, err := store.ParseDSN(dsn); err == nil && d.Driver == "sqlite" {
 		return dsn
 	}
 	u, err := url.Parse(dsn)

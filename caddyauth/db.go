@@ -146,10 +146,12 @@ func acquireDB(dsn, notifyDSN, schema string, migrate, caching bool, logger *zap
 			_ = st.Close()
 			return nil, errors.New("notify_database: only used with a PostgreSQL database")
 		}
-		if h.notifyDSN != "" && !isPostgresDSN(h.notifyDSN) {
-			_ = st.Close()
-			// The DSN itself is not quoted: it may hold a password.
-			return nil, errors.New("notify_database: must be a postgres:// or postgresql:// DSN")
+		if h.notifyDSN != "" {
+			if d, err := store.ParseDSN(h.notifyDSN); err != nil || d.Driver != "postgres" {
+				_ = st.Close()
+				// The DSN itself is not quoted: it may hold a password.
+				return nil, errors.New("notify_database: must be a postgres:// or postgresql:// DSN")
+			}
 		}
 		return h, nil
 	})
@@ -161,12 +163,6 @@ func acquireDB(dsn, notifyDSN, schema string, migrate, caching bool, logger *zap
 		h.caching.Store(true)
 	}
 	return h, key, nil
-}
-
-func isPostgresDSN(dsn string) bool {
-	scheme, _, _ := strings.Cut(dsn, "://")
-	scheme = strings.ToLower(scheme)
-	return scheme == "postgres" || scheme == "postgresql"
 }
 
 // resolveDatabaseDSN expands runtime placeholders in a configured database

@@ -393,10 +393,8 @@ func (g *Gate) provisionConfig(repl *caddy.Replacer) error {
 	default:
 		return fmt.Errorf("migrate: must be auto or off, got %q", g.Migrate)
 	}
-	switch g.Schema {
-	case "", "auto", "camel", "snake":
-	default:
-		return fmt.Errorf("schema: must be auto, camel or snake, got %q", g.Schema)
+	if err := store.CheckSchema(g.Schema); err != nil {
+		return fmt.Errorf("schema: %w", err)
 	}
 
 	c.bearer = g.Bearer

@@ -31,7 +31,7 @@ func buildAdminQueries(l layout, d *dialect, p Plugins) *adminQueries {
 	return &adminQueries{
 		// The id breaks ties between users created in the same millisecond,
 		// so that paging with offset neither skips nor repeats a user.
-		listUsers: x(`SELECT ` + userColumns(p) + ` FROM "user" u
+		listUsers: x(`SELECT ` + userColumns(p, "u.", "") + ` FROM "user" u
 			ORDER BY ` + d.cmpTime(`u.{createdAt}`) + `, u."id"
 			LIMIT ? OFFSET ?`),
 		deleteSessionByID: x(`DELETE FROM "session" WHERE "id" = ? RETURNING {userId}`),
@@ -88,21 +88,13 @@ func (s *Store) ListUsers(ctx context.Context, limit, offset int) ([]User, error
 	if err != nil {
 		return nil, wrap(op, err)
 	}
-	rows, err := s.db.QueryxContext(ctx, aq.listUsers, limit, offset)
-	if err != nil {
+	var rows []userRow
+	if err := s.db.SelectContext(ctx, &rows, aq.listUsers, limit, offset); err != nil {
 		return nil, wrap(op, err)
 	}
-	defer rows.Close()
 	var list []User
-	for rows.Next() {
-		var u User
-		if err := rows.Scan(userDest(&u)...); err != nil {
-			return nil, wrap(op, err)
-		}
-		list = append(list, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap(op, err)
+	for i := range rows {
+		list = append(list, rows[i].user())
 	}
 	return list, nil
 }
@@ -118,7 +110,7 @@ func (s *Store) DeleteSessionByID(ctx context.Context, id string) (string, error
 		return "", wrap(op, err)
 	}
 	var userID string
-	err = s.db.QueryRowxContext(ctx, aq.deleteSessionByID, id).Scan(&userID)
+	err = s.db.GetContext(ctx, &userID, aq.deleteSessionByID, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}

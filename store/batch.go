@@ -200,31 +200,26 @@ func (s *Store) runLookups(ctx context.Context, q *queries, batch []*lookup) {
 				l.err = wrap(op, ErrNotFound)
 				continue
 			}
-			l.sess, l.user = r.sess, r.user
+			l.sess, l.user = r.session(), r.User.user()
 		}
 	}
-}
-
-type sessionUser struct {
-	sess Session
-	user User
 }
 
 // sessionsByTokens runs one query for tokens and returns the rows found,
 // keyed by token.
-func (s *Store) sessionsByTokens(ctx context.Context, q *queries, tokens []string) (map[string]sessionUser, error) {
-	rows, err := s.db.QueryContext(ctx, q.sessionsByTokens, pq.StringArray(tokens))
+func (s *Store) sessionsByTokens(ctx context.Context, q *queries, tokens []string) (map[string]*sessionUserRow, error) {
+	rows, err := s.db.QueryxContext(ctx, q.sessionsByTokens, pq.StringArray(tokens))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	found := make(map[string]sessionUser, len(tokens))
+	found := make(map[string]*sessionUserRow, len(tokens))
 	for rows.Next() {
-		var r sessionUser
-		if err := rows.Scan(append(sessionDest(&r.sess), userDest(&r.user)...)...); err != nil {
+		r := new(sessionUserRow)
+		if err := rows.StructScan(r); err != nil {
 			return nil, err
 		}
-		found[r.sess.Token] = r
+		found[r.Token] = r
 	}
 	return found, rows.Err()
 }

@@ -9,11 +9,6 @@ import (
 	"io"
 	"net"
 	"syscall"
-
-	"github.com/lib/pq"
-	"github.com/lib/pq/pqerror"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // wrap adds context to err and marks connection-level failures with
@@ -58,29 +53,7 @@ func unavailable(err error) bool {
 	if errors.As(err, &netErr) {
 		return true
 	}
-	if pqErr := pq.As(err); pqErr != nil {
-		switch pqErr.Code.Class() {
-		case pqerror.ClassConnectionException, // 08: the connection failed
-			pqerror.ClassInvalidAuthorizationSpecification, // 28: role may not log in, wrong password
-			pqerror.ClassInvalidCatalogName,                // 3D: no such database
-			pqerror.ClassInsufficientResources,             // 53: too many connections (a limit of 0 too), disk full
-			pqerror.ClassOperatorIntervention,              // 57: shutdown, cannot connect now, statement timeout
-			pqerror.ClassSystemError:                       // 58: I/O error
-			return true
-		}
-		// The database does not accept connections (ALLOW_CONNECTIONS
-		// false); none of our statements meets this code otherwise.
-		return pqErr.Code == pqerror.ObjectNotInPrerequisiteState
-	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() & 0xff { // primary result code
-		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR,
-			sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_FULL, sqlite3.SQLITE_NOMEM:
-			return true
-		}
-	}
-	return false
+	return pqUnavailable(err) || sqliteUnavailable(err)
 }
 
 // nopConnector never connects; it only exists to obtain errDBClosed.

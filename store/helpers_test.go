@@ -119,11 +119,11 @@ func readTime(t *testing.T, st *Store, tmpl string, args ...any) time.Time {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v time.Time
-	if err := st.db.QueryRowContext(testCtx(t), expand(tmpl, q.layout, st.dialect), args...).Scan(scanTime(&v)); err != nil {
+	var v dbTime
+	if err := st.db.GetContext(testCtx(t), &v, expand(tmpl, q.layout, st.dialect), args...); err != nil {
 		t.Fatalf("%s: %v", tmpl, err)
 	}
-	return v
+	return time.Time(v)
 }
 
 // sameIDs reports whether got and want hold the same ids in any order.

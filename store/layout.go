@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/jmoiron/sqlx"
@@ -20,6 +20,17 @@ const (
 	layoutCamel layout = "camel"
 	layoutSnake layout = "snake"
 )
+
+// CheckSchema validates a schema setting: "auto" (or "", which means auto)
+// detects the layout, "camel" and "snake" name it. The module, its
+// Caddyfile and the commands all accept what Open accepts.
+func CheckSchema(schema string) error {
+	switch schema {
+	case "", "auto", string(layoutCamel), string(layoutSnake):
+		return nil
+	}
+	return fmt.Errorf("must be auto, camel or snake, got %q", schema)
+}
 
 // column returns the quoted column name for a Better Auth field name
 // (always given in camelCase, as Better Auth names its fields).
@@ -53,23 +64,12 @@ func expand(tmpl string, l layout, d *dialect) string {
 
 // detectLayout asks the database which naming table "user" uses.
 func detectLayout(ctx context.Context, db *sqlx.DB, d *dialect) (layout, error) {
-	rows, err := db.QueryContext(ctx, d.layoutQuery)
-	if err != nil {
+	var names []string
+	if err := db.SelectContext(ctx, &names, d.layoutQuery); err != nil {
 		return "", err
 	}
-	defer rows.Close()
-	var camel, snake bool
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return "", err
-		}
-		camel = camel || name == "emailVerified"
-		snake = snake || name == "email_verified"
-	}
-	if err := rows.Err(); err != nil {
-		return "", err
-	}
+	camel := slices.Contains(names, "emailVerified")
+	snake := slices.Contains(names, "email_verified")
 	switch {
 	case camel && snake:
 		return "", fmt.Errorf(`table "user" has both emailVerified and email_verified: set schema camel or snake`)
@@ -108,12 +108,7 @@ func (s *Store) detectLocked(ctx context.Context) error {
 		return wrap("detect plugin columns", err)
 	}
 	q := buildQueries(l, s.dialect, info.Plugins)
-	// Drizzle's SQLite schema for Better Auth declares times integer
-	// (milliseconds); Better Auth's own migrate and ours declare text
-	// (ISO 8601), the dialect's default. Write what the database holds.
-	if s.dialect == sqliteDialect && info.TimeColumns == "integer" {
-		q.timeArg = func(t time.Time) any { return normTime(t).UnixMilli() }
-	}
+	q.timeArg = s.dialect.timeArgFor(info.TimeColumns)
 	q.info, q.detected = info, true
 	s.q.Store(q)
 	s.logDetected(info)

@@ -36,10 +36,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // migrate applies pending migrations and returns how many it applied.
 func (s *Store) migrate(ctx context.Context) (int, error) {
-	if s.dialect == sqliteDialect {
-		return s.migrateSQLite(ctx)
-	}
-	return s.migratePostgres(ctx)
+	return s.dialect.migrate(s, ctx)
 }
 
 // migratePostgres holds a transaction-scoped advisory lock on a dedicated
@@ -130,7 +127,7 @@ func (s *Store) migrateSQLite(ctx context.Context) (int, error) {
 // migrated without running any DDL on them.
 func (s *Store) adoptSQLite(ctx context.Context) error {
 	var tables int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'user'`).Scan(&tables)
+	err := s.db.GetContext(ctx, &tables, s.dialect.rebind(s.dialect.tableExistsQuery), "user")
 	if err != nil || tables == 0 {
 		return err
 	}

@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"errors"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,27 +102,14 @@ func Listen(dsn string, h ListenHandler, logger *zap.Logger) (stop func(), err e
 // unsupportedPQParams) and returns the DSN to connect with and the names of
 // the removed parameters.
 func pqConnString(dsn string) (string, []string, error) {
-	u, err := url.Parse(dsn)
+	parsed, err := ParseDSN(dsn)
 	if err != nil {
-		// url.Error repeats the whole input, password included.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return "", nil, dsnError("invalid PostgreSQL DSN: %v", err)
+		return "", nil, err
 	}
-	if s := strings.ToLower(u.Scheme); s != "postgres" && s != "postgresql" {
+	if parsed.dialect != postgresDialect {
 		return "", nil, dsnError("notices need a PostgreSQL DSN")
 	}
-	q := u.Query()
-	var removed []string
-	for _, p := range unsupportedPQParams {
-		if q.Has(p) {
-			q.Del(p)
-			removed = append(removed, p)
-		}
-	}
-	u.RawQuery = q.Encode()
+	u, removed := parsed.pqURL()
 	return u.String(), removed, nil
 }
 

@@ -131,7 +131,7 @@ func TestListen_TriggersAnnounceRevocationsOnBothLayouts(t *testing.T) {
 			h.quiet(t)
 			// A shortened expiry is a revocation.
 			if _, err := st.db.ExecContext(ctx, st.db.Rebind(`UPDATE "session" SET `+st.q.Load().layout.column("expiresAt")+` = ? WHERE "id" = ?`),
-				st.dialect.timeArg(t0), s1.ID); err != nil {
+				st.q.Load().timeArg(t0), s1.ID); err != nil {
 				t.Fatal(err)
 			}
 			h.want(t, notice{NoticeSession, s1.ID})

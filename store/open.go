@@ -1,14 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
-	"net/url"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,9 +17,6 @@ import (
 	// Registers the "sqlite" database/sql driver.
 	_ "modernc.org/sqlite"
 )
-
-// acceptedForms are the DSN forms Open understands.
-const acceptedForms = "postgres://, postgresql://, sqlite://<path>"
 
 // Options tune Open.
 type Options struct {
@@ -60,27 +55,16 @@ func Open(dsn string, opts Options) (*Store, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	schema := opts.Schema
-	if schema == "" {
-		schema = "auto"
+	if err := CheckSchema(opts.Schema); err != nil {
+		return nil, fmt.Errorf("store: schema %w", err)
 	}
-	if schema != "auto" && schema != string(layoutCamel) && schema != string(layoutSnake) {
-		return nil, fmt.Errorf("store: unknown schema %q: want auto, camel or snake", opts.Schema)
-	}
-
-	s := &Store{log: log, schema: schema}
-	scheme, _, _ := strings.Cut(dsn, "://")
-	var err error
-	switch strings.ToLower(scheme) {
-	case "postgres", "postgresql":
-		err = s.openPostgres(dsn)
-	case "sqlite":
-		err = s.openSQLite(dsn)
-	default:
-		// The DSN itself is not quoted: it may hold a password.
-		return nil, dsnError("unsupported database DSN")
-	}
+	schema := cmp.Or(opts.Schema, "auto")
+	parsed, err := ParseDSN(dsn)
 	if err != nil {
+		return nil, err
+	}
+	s := &Store{log: log, schema: schema, dialect: parsed.dialect}
+	if err := s.dialect.open(s, parsed); err != nil {
 		return nil, err
 	}
 	if schema != "auto" {
@@ -96,36 +80,18 @@ func dsnError(format string, args ...any) error {
 	return fmt.Errorf("store: "+format+" (accepted forms: "+acceptedForms+")", args...)
 }
 
-// unsupportedPQParams are libpq parameters that lib/pq does not know. lib/pq
-// would send them to the server as run-time parameters, which the server
-// refuses ("unrecognized configuration parameter"), so they are removed.
-// Neon's connection strings carry channel_binding=require.
-var unsupportedPQParams = []string{"channel_binding"}
-
-func (s *Store) openPostgres(dsn string) error {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		// url.Error repeats the whole input, password included: keep only
-		// the reason.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return dsnError("invalid PostgreSQL DSN: %v", err)
-	}
-	q := u.Query()
-	for _, p := range unsupportedPQParams {
-		if q.Has(p) {
-			q.Del(p)
-			s.log.Warn("removed a connection parameter that lib/pq does not support",
-				zap.String("parameter", p))
-		}
+func (s *Store) openPostgres(dsn DSN) error {
+	u, removed := dsn.pqURL()
+	for _, p := range removed {
+		s.log.Warn("removed a connection parameter that lib/pq does not support",
+			zap.String("parameter", p))
 	}
 	// lib/pq otherwise runs each query with arguments in two round trips
 	// (Parse+Describe, then Bind+Execute); binary_parameters sends it all at
 	// once, still on the unnamed statement, so poolers in transaction mode
 	// are unaffected. It halves the latency of every store call, the
 	// uncached gate's lookup included. An explicit setting is kept.
+	q := u.Query()
 	if !q.Has("binary_parameters") {
 		q.Set("binary_parameters", "yes")
 	}
@@ -143,18 +109,11 @@ func (s *Store) openPostgres(dsn string) error {
 	db.SetConnMaxLifetime(30 * time.Minute)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	s.db = sqlx.NewDb(db, "postgres")
-	s.dialect = postgresDialect
 	return nil
 }
 
-func (s *Store) openSQLite(dsn string) error {
-	path := dsn[len("sqlite://"):]
-	if path == "" {
-		return dsnError("SQLite DSN without a path")
-	}
-	if strings.ContainsAny(path, "?#") {
-		return dsnError("SQLite DSN takes no parameters")
-	}
+func (s *Store) openSQLite(dsn DSN) error {
+	path := dsn.Path
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return fmt.Errorf("store: SQLite path %q: %w", path, err)
@@ -180,7 +139,6 @@ func (s *Store) openSQLite(dsn string) error {
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(10 * time.Minute)
 	s.db = sqlx.NewDb(db, "sqlite")
-	s.dialect = sqliteDialect
 	s.sqlitePath = abs
 	return nil
 }

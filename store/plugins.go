@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -82,21 +81,17 @@ func (l layout) table(model string) string {
 // existing database whose layout is l.
 func detectSchema(ctx context.Context, db *sqlx.DB, d *dialect, l layout) (SchemaInfo, error) {
 	info := SchemaInfo{Layout: string(l)}
-	cols := map[string]string{} // "table.column" -> declared type
-	rows, err := db.QueryContext(ctx, d.columnsQuery)
-	if err != nil {
+	var rows []struct {
+		Table  string `db:"table_name"`
+		Column string `db:"column_name"`
+		Type   string `db:"column_type"`
+	}
+	if err := db.SelectContext(ctx, &rows, d.columnsQuery); err != nil {
 		return info, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var table, name, typ string
-		if err := rows.Scan(&table, &name, &typ); err != nil {
-			return info, err
-		}
-		cols[table+"."+name] = strings.ToLower(strings.TrimSpace(typ))
-	}
-	if err := rows.Err(); err != nil {
-		return info, err
+	cols := make(map[string]string, len(rows)) // "table.column" -> declared type
+	for _, r := range rows {
+		cols[r.Table+"."+r.Column] = strings.ToLower(strings.TrimSpace(r.Type))
 	}
 	has := func(table, field string) bool {
 		_, ok := cols[table+"."+strings.Trim(l.column(field), `"`)]
@@ -113,7 +108,7 @@ func detectSchema(ctx context.Context, db *sqlx.DB, d *dialect, l layout) (Schem
 		AccountIssuer:    has("account", "issuer"),
 	}
 	var n int
-	if err := db.QueryRowContext(ctx, sqlx.Rebind(d.bindType, d.tableExistsQuery), l.table("twoFactor")).Scan(&n); err != nil {
+	if err := db.GetContext(ctx, &n, d.rebind(d.tableExistsQuery), l.table("twoFactor")); err != nil {
 		return info, err
 	}
 	info.Plugins.TwoFactorTable = n > 0
@@ -186,19 +181,4 @@ func encodeURIComponent(s string) string {
 		e = strings.ReplaceAll(e, url.QueryEscape(c), c)
 	}
 	return e
-}
-
-// pluginUserColumns are the plugin columns read with every User, after the
-// core ones (see userDest), from a "user" table aliased prefix ("u." or ""):
-// a column the database lacks reads as NULL, so that one scan serves every
-// database.
-func pluginUserColumns(p Plugins, prefix string) string {
-	col := func(ok bool, field string) string {
-		if !ok {
-			return "NULL"
-		}
-		return prefix + "{" + field + "}"
-	}
-	return fmt.Sprintf(", %s, %s, %s",
-		col(p.TwoFactorEnabled, "twoFactorEnabled"), col(p.Banned, "banned"), col(p.BanExpires, "banExpires"))
 }

@@ -25,7 +25,7 @@ type queries struct {
 	credentialByEmail    string
 	insertSession        string
 	sessionByToken       string
-	sessionsByTokens     string // PostgreSQL only: see lookupBatcher
+	sessionsByTokens     string // "" unless the dialect takes an array argument: see lookupBatcher
 	deleteSessionByToken string
 	extendSession        string
 
@@ -50,23 +50,6 @@ type queries struct {
 	deleteExpiredVerifications string
 }
 
-// userColumns is the select list for a User, in the order userDest
-// expects, for a "user" table aliased u: the core columns, then those of
-// plugins p.
-func userColumns(p Plugins) string {
-	return `u."id", u."name", u."email", u.{emailVerified}, u."image", u.{createdAt}, u.{updatedAt}` + pluginUserColumns(p, "u.")
-}
-
-// sessionColumns is the select list for a Session, in the order scanSession
-// expects, for a "session" table aliased s.
-const sessionColumns = `s."id", s."token", s.{userId}, s.{expiresAt}, s.{createdAt}, s.{updatedAt}, s.{ipAddress}, s.{userAgent}`
-
-// returningUser is userColumns as the RETURNING clause of an UPDATE of
-// "user": RETURNING names the columns of the modified table unqualified.
-func returningUser(p Plugins) string {
-	return ` RETURNING "id", "name", "email", {emailVerified}, "image", {createdAt}, {updatedAt}` + pluginUserColumns(p, "")
-}
-
 // isCredential selects the credential account of user ? in an "account"
 // table aliased a, as Better Auth identifies it: providerId "credential" and
 // accountId equal to the user id.
@@ -74,7 +57,9 @@ const isCredential = `a.{userId} = ? AND a.{accountId} = a.{userId} AND a.{provi
 
 func buildQueries(l layout, d *dialect, p Plugins) *queries {
 	x := func(tmpl string) string { return expand(tmpl, l, d) }
-	userColumns, returningUser := userColumns(p), returningUser(p)
+	// RETURNING names the columns of the modified table unqualified.
+	userCols, returningUser := userColumns(p, "u.", ""), ` RETURNING `+userColumns(p, "", "")
+	sessionUserCols := sessionColumns + `, ` + userColumns(p, "u.", "user.")
 	insertAccount := `INSERT INTO "account" ("id", {accountId}, {providerId}, {userId}, "password", {createdAt}, {updatedAt})
 			VALUES (?, ?, ?, ?, ?, ?, ?)`
 	if p.AccountIssuer {
@@ -83,29 +68,29 @@ func buildQueries(l layout, d *dialect, p Plugins) *queries {
 	}
 	q := &queries{
 		layout:  l,
-		timeArg: d.timeArg,
+		timeArg: d.timeArgFor(""),
 		insertUser: x(`INSERT INTO "user" ("id", "name", "email", {emailVerified}, "image", {createdAt}, {updatedAt})
 			VALUES (?, ?, ?, ?, ?, ?, ?)`),
 		insertAccount: x(insertAccount),
 		accountIssuer: p.AccountIssuer,
-		userByID:      x(`SELECT ` + userColumns + ` FROM "user" u WHERE u."id" = ?`),
+		userByID:      x(`SELECT ` + userCols + ` FROM "user" u WHERE u."id" = ?`),
 		// Better Auth's credential account has providerId "credential" and
 		// accountId equal to the user id; an account without a usable
 		// password counts as absent.
-		credentialByEmail: x(`SELECT ` + userColumns + `, a."password"
+		credentialByEmail: x(`SELECT ` + userCols + `, a."password" AS "password"
 			FROM "user" u
 			JOIN "account" a ON a.{userId} = u."id" AND a.{accountId} = u."id" AND a.{providerId} = 'credential'
 			WHERE u."email" = ? AND a."password" IS NOT NULL AND a."password" <> ''
 			LIMIT 1`),
 		insertSession: x(`INSERT INTO "session" ("id", "token", {userId}, {expiresAt}, {createdAt}, {updatedAt}, {ipAddress}, {userAgent})
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-		sessionByToken: x(`SELECT ` + sessionColumns + `, ` + userColumns + `
+		sessionByToken: x(`SELECT ` + sessionUserCols + `
 			FROM "session" s JOIN "user" u ON u."id" = s.{userId}
 			WHERE s."token" = ?`),
 		deleteSessionByToken: x(`DELETE FROM "session" WHERE "token" = ?`),
 		extendSession:        x(`UPDATE "session" SET {expiresAt} = ?, {updatedAt} = ? WHERE "id" = ?`),
 
-		userByEmail: x(`SELECT ` + userColumns + ` FROM "user" u WHERE u."email" = ?`),
+		userByEmail: x(`SELECT ` + userCols + ` FROM "user" u WHERE u."email" = ?`),
 		userExists:  x(`SELECT count(*) FROM "user" WHERE "id" = ?`),
 		// One statement for every combination of fields: the name is never
 		// NULL, so NULL means "keep"; the image may be set NULL, so a flag
@@ -137,7 +122,8 @@ func buildQueries(l layout, d *dialect, p Plugins) *queries {
 		// A single DELETE … RETURNING is what makes a token single-use: of
 		// two concurrent consumers only one gets the row back (PostgreSQL
 		// re-checks a row deleted under it; SQLite serialises writers).
-		consumeVerification:        x(`DELETE FROM "verification" WHERE "identifier" = ? RETURNING "value", {expiresAt}, {createdAt}`),
+		consumeVerification: x(`DELETE FROM "verification" WHERE "identifier" = ?
+			RETURNING ` + selectList("", "", "value", "expiresAt", "createdAt")),
 		deleteExpiredVerifications: x(`DELETE FROM "verification" WHERE ` + d.cmpTime(`{expiresAt}`) + ` <= ?`),
 	}
 	if p.Banned && p.BanExpires {
@@ -150,8 +136,8 @@ func buildQueries(l layout, d *dialect, p Plugins) *queries {
 		q.liftExpiredBan = x(`UPDATE "user" SET ` + set + `, {updatedAt} = ?
 			WHERE "id" = ? AND ` + d.cmpTime(`{banExpires}`) + ` <= ?`)
 	}
-	if d == postgresDialect {
-		q.sessionsByTokens = x(`SELECT ` + sessionColumns + `, ` + userColumns + `
+	if d.anyArray {
+		q.sessionsByTokens = x(`SELECT ` + sessionUserCols + `
 			FROM "session" s JOIN "user" u ON u."id" = s.{userId}
 			WHERE s."token" = ANY(?)`)
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"strings"
 	"time"
-
-	"github.com/jmoiron/sqlx"
 )
 
 // The rate-limit counters live in our own table auth_gate_rate_limit
@@ -48,20 +46,22 @@ WHERE "key" = ? AND "count" > 0`
 
 const deleteRateLimitsSQL = `DELETE FROM auth_gate_rate_limit WHERE "last_request" < ?`
 
-// rateLimitSQL holds the statements above with each dialect's placeholders
+// rateLimitStmts are the statements above in one dialect's placeholders
 // and table name; they do not depend on the column layout of Better Auth's
 // tables.
-var rateLimitSQL = map[*dialect][3]string{
-	postgresDialect: rateLimitStmts(postgresDialect, hitRateLimitSQL, deleteRateLimitsSQL, undoRateLimitSQL),
-	sqliteDialect:   rateLimitStmts(sqliteDialect, hitRateLimitSQL, deleteRateLimitsSQL, undoRateLimitSQL),
-}
+type rateLimitStmts struct{ hit, undo, del string }
 
-func rateLimitStmts(d *dialect, hit, del, undo string) [3]string {
-	stmt := func(q string) string {
-		return sqlx.Rebind(d.bindType, strings.Replace(q, "auth_gate_rate_limit", d.ownTable("auth_gate_rate_limit"), 1))
+// rateLimitSQL holds rateLimitStmts for every dialect.
+var rateLimitSQL = func() map[*dialect]rateLimitStmts {
+	m := make(map[*dialect]rateLimitStmts, len(dialects))
+	for _, d := range dialects {
+		stmt := func(q string) string {
+			return d.rebind(strings.Replace(q, "auth_gate_rate_limit", d.ownTable("auth_gate_rate_limit"), 1))
+		}
+		m[d] = rateLimitStmts{hit: stmt(hitRateLimitSQL), undo: stmt(undoRateLimitSQL), del: stmt(deleteRateLimitsSQL)}
 	}
-	return [3]string{stmt(hit), stmt(del), stmt(undo)}
-}
+	return m
+}()
 
 // HitRateLimit counts one request against key, at most max per window, and
 // reports whether it is allowed; when it is not, retryAfter is the time left
@@ -76,17 +76,19 @@ func (s *Store) HitRateLimit(ctx context.Context, key string, window time.Durati
 	if windowMs < 1 {
 		windowMs = 1
 	}
-	var count int
-	var last int64
-	err = s.db.QueryRowContext(ctx, rateLimitSQL[s.dialect][0],
-		key, nowMs, windowMs, max, max, windowMs, max).Scan(&count, &last)
+	var row struct {
+		Count       int   `db:"count"`
+		LastRequest int64 `db:"last_request"`
+	}
+	err = s.db.GetContext(ctx, &row, rateLimitSQL[s.dialect].hit,
+		key, nowMs, windowMs, max, max, windowMs, max)
 	if err != nil {
 		return false, 0, wrap(op, err)
 	}
-	if count <= max {
+	if row.Count <= max {
 		return true, 0, nil
 	}
-	retryAfter = time.Duration(last+windowMs-nowMs) * time.Millisecond
+	retryAfter = time.Duration(row.LastRequest+windowMs-nowMs) * time.Millisecond
 	if retryAfter <= 0 {
 		// Only when the clocks of instances sharing the table disagree.
 		retryAfter = time.Millisecond
@@ -102,7 +104,7 @@ func (s *Store) HitRateLimit(ctx context.Context, key string, window time.Durati
 func (s *Store) UndoRateLimit(ctx context.Context, key string, max int) error {
 	ctx, cancel := bound(ctx)
 	defer cancel()
-	_, err := s.db.ExecContext(ctx, rateLimitSQL[s.dialect][2], max, max, key)
+	_, err := s.db.ExecContext(ctx, rateLimitSQL[s.dialect].undo, max, max, key)
 	return wrap("undo rate limit", err)
 }
 
@@ -112,7 +114,7 @@ func (s *Store) UndoRateLimit(ctx context.Context, key string, max int) error {
 func (s *Store) DeleteRateLimitsBefore(ctx context.Context, cutoff time.Time) (int64, error) {
 	ctx, cancel := bound(ctx)
 	defer cancel()
-	res, err := s.db.ExecContext(ctx, rateLimitSQL[s.dialect][1], cutoff.UnixMilli())
+	res, err := s.db.ExecContext(ctx, rateLimitSQL[s.dialect].del, cutoff.UnixMilli())
 	if err != nil {
 		return 0, wrap("delete expired rate limits", err)
 	}

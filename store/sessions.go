@@ -7,12 +7,6 @@ import (
 	"time"
 )
 
-// sessionDest returns the Scan destinations for sessionColumns.
-func sessionDest(ss *Session) []any {
-	return []any{&ss.ID, &ss.Token, &ss.UserID, scanTime(&ss.ExpiresAt),
-		scanTime(&ss.CreatedAt), scanTime(&ss.UpdatedAt), &ss.IPAddress, &ss.UserAgent}
-}
-
 // CreateSession inserts a session with a fresh id and token.
 func (s *Store) CreateSession(ctx context.Context, ns NewSession, now time.Time) (Session, error) {
 	ctx, cancel := bound(ctx)
@@ -57,16 +51,15 @@ func (s *Store) SessionByToken(ctx context.Context, token string) (Session, User
 	if q.sessionsByTokens != "" {
 		return s.sessionByTokenBatched(ctx, q, token)
 	}
-	var ss Session
-	var u User
-	err = s.db.QueryRowxContext(ctx, q.sessionByToken, token).Scan(append(sessionDest(&ss), userDest(&u)...)...)
+	var r sessionUserRow
+	err = s.db.GetContext(ctx, &r, q.sessionByToken, token)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
 	if err != nil {
 		return Session{}, User{}, wrap(op, err)
 	}
-	return ss, u, nil
+	return r.session(), r.User.user(), nil
 }
 
 // DeleteSessionByToken deletes one session; absent is not an error.
@@ -119,21 +112,13 @@ func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time) 
 	if err != nil {
 		return nil, wrap(op, err)
 	}
-	rows, err := s.db.QueryxContext(ctx, q.listSessions, userID, s.dialect.cmpTimeArg(normTime(now)))
-	if err != nil {
+	var rows []sessionRow
+	if err := s.db.SelectContext(ctx, &rows, q.listSessions, userID, s.dialect.cmpTimeArg(normTime(now))); err != nil {
 		return nil, wrap(op, err)
 	}
-	defer rows.Close()
 	var list []Session
-	for rows.Next() {
-		var ss Session
-		if err := rows.Scan(sessionDest(&ss)...); err != nil {
-			return nil, wrap(op, err)
-		}
-		list = append(list, ss)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap(op, err)
+	for i := range rows {
+		list = append(list, rows[i].session())
 	}
 	return list, nil
 }
@@ -149,7 +134,7 @@ func (s *Store) DeleteUserSession(ctx context.Context, userID, token string) (st
 		return "", wrap(op, err)
 	}
 	var id string
-	err = s.db.QueryRowxContext(ctx, q.deleteUserSession, token, userID).Scan(&id)
+	err = s.db.GetContext(ctx, &id, q.deleteUserSession, token, userID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -171,9 +156,9 @@ func (s *Store) DeleteSessions(ctx context.Context, userID, keepToken string) ([
 	}
 	var ids []string
 	if keepToken == "" {
-		ids, err = queryIDs(ctx, s.db, q.deleteSessions, userID)
+		err = s.db.SelectContext(ctx, &ids, q.deleteSessions, userID)
 	} else {
-		ids, err = queryIDs(ctx, s.db, q.deleteOtherSessions, userID, keepToken)
+		err = s.db.SelectContext(ctx, &ids, q.deleteOtherSessions, userID, keepToken)
 	}
 	if err != nil {
 		return nil, wrap(op, err)

@@ -4,8 +4,9 @@
 //
 // It speaks in domain words (CreateUserWithPassword, SessionByToken,
 // DeleteSession) and knows nothing of HTTP. Dialect differences (bind
-// variables, time representation, error codes, column naming of the adopted
-// layout) live in this package only.
+// variables, time representation, error codes, DSN forms, migration
+// locking) live in dialect.go; the column naming of the adopted layout in
+// layout.go, and rows are read into the structs of rows.go by sqlx.
 package store
 
 import (

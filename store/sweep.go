@@ -14,17 +14,14 @@ const sweepBatchSize = 500
 
 // sweepStatements are the batched DELETEs of expired verification rows and
 // sessions. Rows are chosen by expiry alone: identifiers and values, in
-// whatever form Better Auth or a plugin wrote them, are never read. On
-// PostgreSQL, SKIP LOCKED lets instances sweeping at the same time (and a
-// request consuming a token) pass each other instead of queueing.
+// whatever form Better Auth or a plugin wrote them, are never read. Where
+// the dialect locks rows, SKIP LOCKED lets instances sweeping at the same
+// time (and a request consuming a token) pass each other instead of
+// queueing.
 func sweepStatements(l layout, d *dialect, batch int) [2]string {
-	skipLocked := ""
-	if d == postgresDialect {
-		skipLocked = " FOR UPDATE SKIP LOCKED"
-	}
 	stmt := func(table string) string {
 		return expand(`DELETE FROM "`+table+`" WHERE "id" IN (SELECT "id" FROM "`+table+`"
-			WHERE `+d.cmpTime(`{expiresAt}`)+` <= ? LIMIT `+strconv.Itoa(batch)+skipLocked+`)`, l, d)
+			WHERE `+d.cmpTime(`{expiresAt}`)+` <= ? LIMIT `+strconv.Itoa(batch)+d.skipLocked+`)`, l, d)
 	}
 	return [2]string{stmt("verification"), stmt("session")}
 }

@@ -38,26 +38,24 @@ var readLayouts = []string{
 	"2006-01-02 15:04:05.999999999 -0700 MST",
 }
 
-// timeScanner reads a time column whatever the driver hands over and stores
-// it in dst as UTC.
-type timeScanner struct{ dst *time.Time }
-
-// scanTime returns a Scan destination for a NOT NULL time column.
-func scanTime(dst *time.Time) sql.Scanner { return timeScanner{dst} }
+// dbTime is a NOT NULL time column, read whatever the driver hands over
+// (a time, ISO or other text, integer milliseconds) and kept as UTC. A
+// nullable one is a *dbTime, nil for NULL.
+type dbTime time.Time
 
 // Scan implements sql.Scanner.
-func (s timeScanner) Scan(src any) error {
+func (t *dbTime) Scan(src any) error {
 	switch v := src.(type) {
 	case time.Time:
-		*s.dst = v.UTC()
+		*t = dbTime(v.UTC())
 		return nil
 	case string:
-		return s.parse(v)
+		return t.parse(v)
 	case []byte:
-		return s.parse(string(v))
+		return t.parse(string(v))
 	case int64:
 		// Milliseconds since the epoch, as some JavaScript adapters store.
-		*s.dst = time.UnixMilli(v).UTC()
+		*t = dbTime(time.UnixMilli(v).UTC())
 		return nil
 	case nil:
 		return fmt.Errorf("time column is NULL")
@@ -65,54 +63,46 @@ func (s timeScanner) Scan(src any) error {
 	return fmt.Errorf("cannot read a time from %T", src)
 }
 
-func (s timeScanner) parse(v string) error {
+func (t *dbTime) parse(v string) error {
 	for _, layout := range readLayouts {
-		if t, err := time.Parse(layout, v); err == nil {
-			*s.dst = t.UTC()
+		if p, err := time.Parse(layout, v); err == nil {
+			*t = dbTime(p.UTC())
 			return nil
 		}
 	}
 	return fmt.Errorf("unrecognised time %q", v)
 }
 
-// nullTimeScanner reads a nullable time column into *dst, nil for NULL.
-type nullTimeScanner struct{ dst **time.Time }
-
-// scanNullTime returns a Scan destination for a nullable time column.
-func scanNullTime(dst **time.Time) sql.Scanner { return nullTimeScanner{dst} }
-
-// Scan implements sql.Scanner.
-func (s nullTimeScanner) Scan(src any) error {
-	if src == nil {
-		*s.dst = nil
+// optionalTime is a nullable time column as the domain types hold it.
+func optionalTime(t *dbTime) *time.Time {
+	if t == nil {
 		return nil
 	}
-	var t time.Time
-	if err := scanTime(&t).Scan(src); err != nil {
-		return err
-	}
-	*s.dst = &t
-	return nil
+	v := time.Time(*t)
+	return &v
 }
 
-// flagScanner reads a nullable boolean column, NULL as false: PostgreSQL
-// hands over a bool, SQLite the integer 0 or 1 (or, for a value written
-// as text, "true" or "false").
-type flagScanner struct{ dst *bool }
-
-// scanFlag returns a Scan destination for a nullable boolean column.
-func scanFlag(dst *bool) sql.Scanner { return flagScanner{dst} }
+// dbFlag is a nullable boolean column, NULL as false: PostgreSQL hands over
+// a bool, SQLite the integer 0 or 1 (or, for a value written as text,
+// "true" or "false").
+type dbFlag bool
 
 // Scan implements sql.Scanner.
-func (s flagScanner) Scan(src any) error {
+func (f *dbFlag) Scan(src any) error {
 	if src == nil {
-		*s.dst = false
+		*f = false
 		return nil
 	}
 	v, err := driver.Bool.ConvertValue(src)
 	if err != nil {
 		return fmt.Errorf("read a boolean: %w", err)
 	}
-	*s.dst = v.(bool)
+	*f = dbFlag(v.(bool))
 	return nil
 }
+
+// Interface guards
+var (
+	_ sql.Scanner = (*dbTime)(nil)
+	_ sql.Scanner = (*dbFlag)(nil)
+)

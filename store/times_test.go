@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-func TestTimeScanner_ReadsEveryStoredFormAsUTC(t *testing.T) {
+func TestDBTime_ReadsEveryStoredFormAsUTC(t *testing.T) {
 	want := time.Date(2031, 5, 6, 1, 38, 9, 123000000, time.UTC)
 	cases := []struct {
 		name string
@@ -25,20 +25,20 @@ func TestTimeScanner_ReadsEveryStoredFormAsUTC(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var got time.Time
-			if err := scanTime(&got).Scan(tc.src); err != nil {
+			var got dbTime
+			if err := got.Scan(tc.src); err != nil {
 				t.Fatal(err)
 			}
-			assertTime(t, "scanned", got, want)
+			assertTime(t, "scanned", time.Time(got), want)
 		})
 	}
 }
 
-func TestTimeScanner_RejectsNullAndGarbage(t *testing.T) {
+func TestDBTime_RejectsNullAndGarbage(t *testing.T) {
 	for _, src := range []any{nil, "yesterday", 1.5, true} {
-		var got time.Time
-		if err := scanTime(&got).Scan(src); err == nil {
-			t.Errorf("Scan(%#v) = %v, want an error", src, got)
+		var got dbTime
+		if err := got.Scan(src); err == nil {
+			t.Errorf("Scan(%#v) = %v, want an error", src, time.Time(got))
 		}
 	}
 }

@@ -10,16 +10,6 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// scanner is a single row: *sql.Row or *sqlx.Row.
-type scanner interface{ Scan(dest ...any) error }
-
-// userDest returns the Scan destinations for userColumns.
-func userDest(u *User) []any {
-	return []any{&u.ID, &u.Name, &u.Email, &u.EmailVerified, &u.Image,
-		scanTime(&u.CreatedAt), scanTime(&u.UpdatedAt),
-		scanFlag(&u.TwoFactorEnabled), scanFlag(&u.Banned), scanNullTime(&u.BanExpires)}
-}
-
 // insertAccountRow inserts an account row, filling the issuer column that
 // Better Auth 1.7.0–1.7.2 left required when the database has it.
 func (q *queries) insertAccountRow(ctx context.Context, db sqlx.ExecerContext, userID, accountID, providerID, password string, t any) error {
@@ -79,16 +69,15 @@ func (s *Store) CredentialByEmail(ctx context.Context, email string) (User, stri
 	if err != nil {
 		return User{}, "", wrap("look up credential", err)
 	}
-	var u User
-	var hash string
-	err = s.db.QueryRowxContext(ctx, q.credentialByEmail, email).Scan(append(userDest(&u), &hash)...)
+	var r credentialRow
+	err = s.db.GetContext(ctx, &r, q.credentialByEmail, email)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, "", wrap("look up credential", ErrNotFound)
 	}
 	if err != nil {
 		return User{}, "", wrap("look up credential", err)
 	}
-	return u, hash, nil
+	return r.user(), r.Password, nil
 }
 
 // UserByID returns one user or ErrNotFound.
@@ -99,11 +88,7 @@ func (s *Store) UserByID(ctx context.Context, id string) (User, error) {
 	if err != nil {
 		return User{}, wrap("load user "+id, err)
 	}
-	var u User
-	err = s.db.QueryRowxContext(ctx, q.userByID, id).Scan(userDest(&u)...)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
+	u, err := s.getUser(ctx, q.userByID, id)
 	if err != nil {
 		return User{}, wrap("load user "+id, err)
 	}
@@ -130,11 +115,7 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
 	if err != nil {
 		return User{}, wrap(op, err)
 	}
-	var u User
-	err = s.db.QueryRowxContext(ctx, q.userByEmail, email).Scan(userDest(&u)...)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
+	u, err := s.getUser(ctx, q.userByEmail, email)
 	if err != nil {
 		return User{}, wrap(op, err)
 	}
@@ -153,7 +134,7 @@ func (s *Store) PasswordHash(ctx context.Context, userID string) (string, error)
 		return "", wrap(op, err)
 	}
 	var hash string
-	err = s.db.QueryRowxContext(ctx, q.passwordHash, userID).Scan(&hash)
+	err = s.db.GetContext(ctx, &hash, q.passwordHash, userID)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -177,12 +158,7 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, u UserUpdate, now
 	if u.Image != nil {
 		image = *u.Image
 	}
-	var out User
-	err = s.db.QueryRowxContext(ctx, q.updateUser, u.Name, u.Image != nil, image,
-		q.timeArg(normTime(now)), userID).Scan(userDest(&out)...)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
+	out, err := s.getUser(ctx, q.updateUser, u.Name, u.Image != nil, image, q.timeArg(normTime(now)), userID)
 	if err != nil {
 		return User{}, wrap(op, err)
 	}
@@ -199,12 +175,7 @@ func (s *Store) MarkEmailVerified(ctx context.Context, userID string, now time.T
 	if err != nil {
 		return User{}, wrap(op, err)
 	}
-	var out User
-	err = s.db.QueryRowxContext(ctx, q.markEmailVerified, true, q.timeArg(normTime(now)), userID).
-		Scan(userDest(&out)...)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
+	out, err := s.getUser(ctx, q.markEmailVerified, true, q.timeArg(normTime(now)), userID)
 	if err != nil {
 		return User{}, wrap(op, err)
 	}
@@ -229,9 +200,7 @@ func (s *Store) SetPassword(ctx context.Context, userID, hash string, revokeSess
 		if err := s.setPassword(ctx, tx, q, userID, hash, now); err != nil || !revokeSessions {
 			return err
 		}
-		var err error
-		revoked, err = queryIDs(ctx, tx, q.deleteSessions, userID)
-		return err
+		return tx.SelectContext(ctx, &revoked, q.deleteSessions, userID)
 	})
 	if err != nil {
 		return nil, wrap(op, err)
@@ -245,7 +214,7 @@ func (s *Store) SetPassword(ctx context.Context, userID, hash string, revokeSess
 // the user.
 func (s *Store) setPassword(ctx context.Context, tx *sqlx.Tx, q *queries, userID, hash string, now time.Time) error {
 	var n int
-	if err := tx.QueryRowxContext(ctx, q.userExists, userID).Scan(&n); err != nil {
+	if err := tx.GetContext(ctx, &n, q.userExists, userID); err != nil {
 		return err
 	}
 	if n == 0 {
@@ -279,9 +248,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]string, error)
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
 		// Children first: without a cascade, a foreign key would refuse
 		// the user's deletion.
-		var err error
-		revoked, err = queryIDs(ctx, tx, q.deleteSessions, userID)
-		if err != nil {
+		if err := tx.SelectContext(ctx, &revoked, q.deleteSessions, userID); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, q.deleteAccounts, userID); err != nil {
@@ -303,23 +270,18 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) ([]string, error)
 	return revoked, nil
 }
 
-// queryIDs runs a statement that returns one id per row (DELETE …
-// RETURNING "id") and collects them.
-func queryIDs(ctx context.Context, db sqlx.QueryerContext, query string, args ...any) ([]string, error) {
-	rows, err := db.QueryxContext(ctx, query, args...)
+// getUser runs a statement that returns at most one user row: ErrNotFound
+// when it returns none.
+func (s *Store) getUser(ctx context.Context, query string, args ...any) (User, error) {
+	var r userRow
+	err := s.db.GetContext(ctx, &r, query, args...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
 	if err != nil {
-		return nil, err
+		return User{}, err
 	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return r.user(), nil
 }
 
 // inTx runs fn in a transaction, committing when fn returns nil.

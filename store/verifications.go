@@ -42,7 +42,7 @@ func (s *Store) VerificationValue(ctx context.Context, identifier string, now ti
 		return "", wrap(op, err)
 	}
 	var value string
-	err = s.db.QueryRowxContext(ctx, q.verificationValue, identifier, s.dialect.cmpTimeArg(normTime(now))).Scan(&value)
+	err = s.db.GetContext(ctx, &value, q.verificationValue, identifier, s.dialect.cmpTimeArg(normTime(now)))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -76,27 +76,19 @@ func (s *Store) ConsumeVerification(ctx context.Context, identifier string, now 
 // unexpired one, or ErrNotFound. Expiry is checked here, on the returned
 // rows, because RETURNING cannot filter.
 func consume(ctx context.Context, db sqlx.QueryerContext, q *queries, identifier string, now time.Time) (string, error) {
-	rows, err := db.QueryxContext(ctx, q.consumeVerification, identifier)
-	if err != nil {
+	var rows []verificationRow
+	if err := sqlx.SelectContext(ctx, db, &rows, q.consumeVerification, identifier); err != nil {
 		return "", err
 	}
-	defer rows.Close()
 	now = normTime(now)
 	var value string
 	var newest time.Time
 	found := false
-	for rows.Next() {
-		var v string
-		var expiresAt, createdAt time.Time
-		if err := rows.Scan(&v, scanTime(&expiresAt), scanTime(&createdAt)); err != nil {
-			return "", err
-		}
+	for _, r := range rows {
+		expiresAt, createdAt := time.Time(r.ExpiresAt), time.Time(r.CreatedAt)
 		if expiresAt.After(now) && (!found || createdAt.After(newest)) {
-			value, newest, found = v, createdAt, true
+			value, newest, found = r.Value, createdAt, true
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return "", err
 	}
 	if !found {
 		return "", ErrNotFound
@@ -149,8 +141,8 @@ func (s *Store) ResetPassword(ctx context.Context, identifier, hash string, now 
 			}
 			return err
 		}
-		ids, err := queryIDs(ctx, tx, q.deleteSessions, id)
-		if err != nil {
+		var ids []string
+		if err := tx.SelectContext(ctx, &ids, q.deleteSessions, id); err != nil {
 			return err
 		}
 		userID, revoked = id, ids
