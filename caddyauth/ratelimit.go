@@ -278,7 +278,7 @@ func (g *Gate) allowTokenLookup(w http.ResponseWriter, r *http.Request, cred cre
 	}
 	ip, t := clientIP(r), now()
 	allowed, retry := l.local.peek(tokenMissKey(ip), tokenMissWindow, tokenMissMax, t)
-	if allowed || g.cfg.cacheTTL > 0 && g.db.cache.get(cred.token, t, g.cfg.cacheTTL) != nil {
+	if allowed || g.cfg.cacheTTL > 0 && g.db.cache.Get(cred.token, t, g.cfg.cacheTTL) != nil {
 		return true
 	}
 	rateLimitedToken.Inc()
