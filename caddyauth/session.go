@@ -139,7 +139,7 @@ func (g *Gate) authenticate(ctx context.Context, r *http.Request, cred credentia
 	ttl, cache := g.cfg.cacheTTL, g.db.cache
 	var gen uint64
 	if ttl > 0 {
-		// Read before the lookup: put refuses the entry when a revocation
+		// Read before the lookup: Put refuses the entry when a revocation
 		// happened in between.
 		gen = cache.Generation()
 		if hit := cache.Get(cred.token, t, ttl); hit != nil {

@@ -1,6 +1,6 @@
 // Package sessioncache keeps validated sessions in memory, keyed by token,
-// so that the gate can serve a session it has read recently without a query
-// and without allocating.
+// so that a session read recently is served again without a query and
+// without allocating.
 //
 // Only sessions read from the database should go in: an unknown token is
 // never cached, so a flood of made-up credentials cannot fill the cache, and
