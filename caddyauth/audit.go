@@ -157,7 +157,7 @@ func (g *Gate) apiRateLimited(r *http.Request, endpoint string) {
 // function's to report (the deletion that follows meets it too).
 func (g *Gate) sessionOwner(r *http.Request, token string) (userID, sessionID string) {
 	if ttl := g.cfg.cacheTTL; ttl > 0 {
-		if res := g.db.cache.get(token, now(), ttl); res != nil {
+		if res := g.db.cache.Get(token, now(), ttl); res != nil {
 			return res.user.ID, res.session.ID
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/authgate/authgate/caddyauth/internal/sessioncache"
 	"github.com/authgate/authgate/store"
 )
 
@@ -32,7 +33,7 @@ var dbPool = caddy.NewUsagePool()
 type dbHandle struct {
 	st      *store.Store
 	migrate bool
-	cache   *sessionCache
+	cache   *sessioncache.Cache[authResult]
 	logger  *zap.Logger
 
 	// notifyDSN is where to LISTEN for revocation notices; empty on SQLite,
@@ -122,6 +123,23 @@ func (h *dbHandle) startListener() {
 		return
 	}
 	h.stopListener = stop
+}
+
+// defaultCacheEntries bounds the session cache of one database. An entry is
+// a session and its user, under 1 KiB with its index entries: the bound
+// keeps the cache under 10 MiB whatever the traffic.
+const defaultCacheEntries = 10000
+
+// newSessionCache makes a database's session cache, counting the notices
+// it acts on; the handlers count their own invalidations (forgetSessions).
+func newSessionCache(entries int) *sessioncache.Cache[authResult] {
+	return sessioncache.New[authResult](entries, func(kind store.NoticeKind) {
+		if kind == store.NoticeAll {
+			cacheInvalidatedFlush.Inc()
+		} else {
+			cacheInvalidatedNotice.Inc()
+		}
+	})
 }
 
 // acquireDB takes a reference on the pool for dsn, creating it if needed.

@@ -151,7 +151,7 @@ func (g *Gate) limitTokenLookup(r *http.Request, cred credential) ratelimit.Deci
 	}
 	ip := clientIP(r)
 	d := g.limiter.Token(ip)
-	if d.Allowed || g.cfg.cacheTTL > 0 && g.db.cache.get(cred.token, now(), g.cfg.cacheTTL) != nil {
+	if d.Allowed || g.cfg.cacheTTL > 0 && g.db.cache.Get(cred.token, now(), g.cfg.cacheTTL) != nil {
 		return allowed
 	}
 	g.logRateLimited(d, ip)

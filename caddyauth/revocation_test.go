@@ -23,7 +23,7 @@ func (tg *testGate) warm(cookie string) string {
 		}
 		raw, _ := url.QueryUnescape(strings.TrimPrefix(cookie, "better-auth.session_token="))
 		token, _, _ := strings.Cut(raw, ".")
-		if tg.g.db.cache.get(token, now(), tg.g.cfg.cacheTTL) != nil {
+		if tg.g.db.cache.Get(token, now(), tg.g.cfg.cacheTTL) != nil {
 			return token
 		}
 	}
@@ -180,7 +180,7 @@ func TestSessionCache_ServesWithoutAQueryUntilItsLifetimeEnds(t *testing.T) {
 		if code := tg.gateStatus(cookie); code != 200 {
 			t.Fatalf("status %d", code)
 		}
-		if tg.g.db.cache.len() != 0 {
+		if tg.g.db.cache.Len() != 0 {
 			t.Error("session_cache 0 cached a session")
 		}
 		if _, err := testsupport.OpenDB(t, dsn).Exec(`DELETE FROM "session"`); err != nil {

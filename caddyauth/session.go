@@ -127,7 +127,7 @@ var errNoSession = errors.New("no valid session")
 // unauthenticated, and a store error when that cannot be decided.
 //
 // A session validated within session_cache is served from memory without a
-// query (and without allocating): see sessionCache. The cache never serves
+// query (and without allocating): see sessioncache. The cache never serves
 // one past its expiresAt, revocations drop entries at once (locally, and on
 // PostgreSQL through notices from every other instance), and a refresh that
 // falls due still writes to the database.
@@ -139,10 +139,10 @@ func (g *Gate) authenticate(ctx context.Context, r *http.Request, cred credentia
 	ttl, cache := g.cfg.cacheTTL, g.db.cache
 	var gen uint64
 	if ttl > 0 {
-		// Read before the lookup: put refuses the entry when a revocation
+		// Read before the lookup: Put refuses the entry when a revocation
 		// happened in between.
-		gen = cache.generation()
-		if hit := cache.get(cred.token, t, ttl); hit != nil {
+		gen = cache.Generation()
+		if hit := cache.Get(cred.token, t, ttl); hit != nil {
 			cacheHits.Inc()
 			return g.finishAuth(ctx, r, hit, t, disableRefresh, gen)
 		}
@@ -176,7 +176,7 @@ func (g *Gate) authenticate(ctx context.Context, r *http.Request, cred credentia
 	}
 	res := newAuthResult(sess, user)
 	if ttl > 0 {
-		cache.put(res, t, ttl, gen)
+		g.cacheSession(res, t, gen)
 	}
 	return g.finishAuth(ctx, r, res, t, disableRefresh, gen)
 }
@@ -217,9 +217,18 @@ func (g *Gate) finishAuth(ctx context.Context, r *http.Request, res *authResult,
 	out.session.ExpiresAt, out.session.UpdatedAt = exp.UTC(), t.UTC()
 	out.refreshed = true
 	if g.cfg.cacheTTL > 0 {
-		g.db.cache.put(&out, t, g.cfg.cacheTTL, gen)
+		g.cacheSession(&out, t, gen)
 	}
 	return &out, nil
+}
+
+// cacheSession caches res, read from the database at t, unless a
+// revocation happened since gen was read. What is particular to one request
+// (its dont_remember marker, a refresh it caused) stays out of the cache.
+func (g *Gate) cacheSession(res *authResult, t time.Time, gen uint64) {
+	v := *res
+	v.dontRemember, v.refreshed = false, false
+	g.db.cache.Put(&v.session, v, t, g.cfg.cacheTTL, gen)
 }
 
 // forgetToken, forgetSessions and forgetUsers drop cached sessions right
@@ -227,17 +236,17 @@ func (g *Gate) finishAuth(ctx context.Context, r *http.Request, res *authResult,
 // serving them at once (other instances learn of it through notices on
 // PostgreSQL). The cache is the database's, shared by every handler.
 func (g *Gate) forgetToken(token string) {
-	g.db.cache.dropToken(token)
+	g.db.cache.DropToken(token)
 	countLocalInvalidation(1)
 }
 
 func (g *Gate) forgetSessions(ids ...string) {
-	g.db.cache.dropSession(ids...)
+	g.db.cache.DropSessions(ids...)
 	countLocalInvalidation(len(ids))
 }
 
 func (g *Gate) forgetUsers(userIDs ...string) {
-	g.db.cache.dropUser(userIDs...)
+	g.db.cache.DropUsers(userIDs...)
 	countLocalInvalidation(len(userIDs))
 }
 
