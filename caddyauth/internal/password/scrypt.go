@@ -40,7 +40,7 @@
 // throughput is hashing throughput. The tests check scryptKey against
 // scrypt.Key.
 
-package caddyauth
+package password
 
 import (
 	"crypto/sha256"
@@ -57,19 +57,19 @@ type scryptMemory struct {
 	xy []uint32 // 64·r words
 }
 
-// scryptMemoryPool keeps the working memory of finished runs for the next
+// memoryPool keeps the working memory of finished runs for the next
 // ones. A pool, not one buffer per worker for good: the garbage collector
 // takes the buffers back when sign-ins stop. A reused buffer needs no
 // clearing: smix writes all of v before it reads any of it.
-var scryptMemoryPool = sync.Pool{New: func() any {
+var memoryPool = sync.Pool{New: func() any {
 	return &scryptMemory{v: make([]uint32, 32*scryptN*scryptR), xy: make([]uint32, 64*scryptR)}
 }}
 
 // scryptKey is scrypt.Key(password, salt, scryptN, scryptR, scryptP,
 // scryptKeyLen).
 func scryptKey(password, salt []byte) []byte {
-	m := scryptMemoryPool.Get().(*scryptMemory)
-	defer scryptMemoryPool.Put(m)
+	m := memoryPool.Get().(*scryptMemory)
+	defer memoryPool.Put(m)
 	b := pbkdf2.Key(password, salt, 1, scryptP*128*scryptR, sha256.New)
 	for i := 0; i < scryptP; i++ {
 		smix(b[i*128*scryptR:], scryptR, scryptN, m.v, m.xy)
