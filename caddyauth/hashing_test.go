@@ -25,11 +25,11 @@ func TestHashing_500ConcurrentSignInsStayBounded(t *testing.T) {
 	workers := runtime.NumCPU() // passwords runs one worker per CPU
 
 	// What the running hashes hold, workers × 32 MiB, is the live heap;
-	// finished runs leave their memory in a pool for the next ones, and the
-	// garbage collector may keep one generation of pooled buffers besides
-	// (sync.Pool's victim cache). So 3 × workers × 32 MiB bounds the heap,
-	// plus a margin for the requests themselves. An unbounded server would
-	// need 500 × 32 MiB = 16 GiB here.
+	// finished runs leave their memory as garbage, which the collector lets
+	// grow to about as much again before it runs (GOGC=100), and a run may
+	// start while one is being collected. So 3 × workers × 32 MiB bounds
+	// the heap, plus a margin for the requests themselves. An unbounded
+	// server would need 500 × 32 MiB = 16 GiB here.
 	bound := uint64(3*workers*password.MemoryPerRun + 64<<20)
 
 	runtime.GC()

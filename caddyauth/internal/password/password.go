@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"strings"
 
+	"golang.org/x/crypto/scrypt"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -46,7 +47,11 @@ func Hash(pw string) (string, error) {
 		return "", fmt.Errorf("password salt: %w", err)
 	}
 	salt := hex.EncodeToString(raw[:])
-	return salt + ":" + hex.EncodeToString(deriveKey(pw, salt)), nil
+	key, err := deriveKey(pw, salt)
+	if err != nil {
+		return "", err
+	}
+	return salt + ":" + hex.EncodeToString(key), nil
 }
 
 // verify reports whether pw matches stored. A malformed hash is an error
@@ -56,7 +61,11 @@ func verify(stored, pw string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return subtle.ConstantTimeCompare(deriveKey(pw, salt), want) == 1, nil
+	got, err := deriveKey(pw, salt)
+	if err != nil {
+		return false, err
+	}
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
 // parseHash splits a stored hash into its salt and decoded key. Better
@@ -83,8 +92,21 @@ func parseHash(stored string) (salt string, key []byte, err error) {
 
 // deriveKey runs scrypt over the NFKC form of pw. The salt is used as the
 // ASCII bytes of its string form, as Better Auth does, not hex-decoded.
-func deriveKey(pw, salt string) []byte {
-	return scryptKey([]byte(norm.NFKC.String(pw)), []byte(salt))
+//
+// scrypt.Key allocates its 32 MiB of working memory on every run. A copy of
+// its core that reused that memory from a sync.Pool was measured against it
+// and dropped: over 20 interleaved runs of each on 2 CPUs it saved 1 % of
+// CPU time per hash with one hash at a time and 4 % with every CPU hashing,
+// neither significant (p = 0.30 and 0.08), and no wall-time difference
+// at all. What allocating does cost is memory: a burst of sign-ins on 2
+// CPUs peaks at about 165 MiB of heap instead of 75 MiB, as the garbage of
+// finished runs waits for the collector.
+func deriveKey(pw, salt string) ([]byte, error) {
+	key, err := scrypt.Key([]byte(norm.NFKC.String(pw)), []byte(salt), scryptN, scryptR, scryptP, scryptKeyLen)
+	if err != nil {
+		return nil, fmt.Errorf("scrypt: %w", err)
+	}
+	return key, nil
 }
 
 // Length counts pw in UTF-16 code units, as JavaScript's String.length
