@@ -55,7 +55,7 @@ func TestHash_IsTheDocumentedAlgorithm(t *testing.T) {
 	}
 	salt, _, _ := strings.Cut(stored, ":")
 	if want := documentedScrypt(t, pw, salt); stored != want {
-		t.Errorf("hashPassword differs from scrypt over the salt's hex string")
+		t.Errorf("Hash differs from scrypt over the salt's hex string")
 	}
 	ok, err := verify(stored, pw)
 	if err != nil || !ok {
