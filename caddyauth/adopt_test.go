@@ -16,7 +16,7 @@ import (
 
 // betterAuthRows inserts a user with a password and a live session the way
 // Better Auth writes them, the password hashed here with the documented
-// scrypt parameters, independently of password.go.
+// scrypt parameters, independently of the password package.
 type betterAuthRows struct {
 	userID, email, password, sessionID, token string
 }

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/authgate/authgate/caddyauth/internal/password"
 	"github.com/authgate/authgate/store"
 )
 
@@ -197,14 +198,14 @@ func (g *Gate) handleChangePassword(w http.ResponseWriter, r *http.Request) *api
 	if e := g.checkNewPassword(newPassword); e != nil {
 		return e
 	}
-	if passwordLength(currentPassword) > g.cfg.maxPassword {
+	if password.Length(currentPassword) > g.cfg.maxPassword {
 		return errPasswordTooLong
 	}
 	if e := g.confirmPassword(r, res.user.ID, currentPassword); e != nil {
 		g.auditPasswordRefused(r, eventChangePassword, res, e)
 		return e
 	}
-	hash, err := passwords.hash(r.Context(), newPassword)
+	hash, err := passwords.Hash(r.Context(), newPassword)
 	if err != nil {
 		return g.hashError(r, err)
 	}
@@ -244,7 +245,7 @@ func (g *Gate) handleDeleteUser(w http.ResponseWriter, r *http.Request) *apiErro
 	if e != nil {
 		return e
 	}
-	password, hasPassword := b.str("password", false)
+	pw, hasPassword := b.str("password", false)
 	callbackURL, _ := b.str("callbackURL", false)
 	if e := b.err(); e != nil {
 		return e
@@ -252,11 +253,11 @@ func (g *Gate) handleDeleteUser(w http.ResponseWriter, r *http.Request) *apiErro
 	if e := g.checkCallback(r, callbackURL); e != nil {
 		return e
 	}
-	if hasPassword && password != "" {
-		if passwordLength(password) > g.cfg.maxPassword {
+	if hasPassword && pw != "" {
+		if password.Length(pw) > g.cfg.maxPassword {
 			return errPasswordTooLong
 		}
-		if e := g.confirmPassword(r, res.user.ID, password); e != nil {
+		if e := g.confirmPassword(r, res.user.ID, pw); e != nil {
 			g.auditPasswordRefused(r, eventDeleteUser, res, e)
 			return e
 		}
@@ -280,7 +281,7 @@ func (g *Gate) handleDeleteUser(w http.ResponseWriter, r *http.Request) *apiErro
 
 // confirmPassword checks the caller's current password against its
 // credential account.
-func (g *Gate) confirmPassword(r *http.Request, userID, password string) *apiError {
+func (g *Gate) confirmPassword(r *http.Request, userID, pw string) *apiError {
 	hash, err := g.store().PasswordHash(r.Context(), userID)
 	if errors.Is(err, store.ErrNotFound) {
 		return errCredentialNotFound
@@ -288,8 +289,8 @@ func (g *Gate) confirmPassword(r *http.Request, userID, password string) *apiErr
 	if err != nil {
 		return g.storeError(r, "read credential", err)
 	}
-	ok, err := passwords.verify(r.Context(), hash, password)
-	if err != nil && !isHashCapacityError(err) {
+	ok, err := passwords.Verify(r.Context(), hash, pw)
+	if errors.Is(err, password.ErrMalformedHash) {
 		g.logger.Error("stored password hash is malformed", zap.String("user_id", userID))
 		ok, err = false, nil
 	}
@@ -304,7 +305,7 @@ func (g *Gate) confirmPassword(r *http.Request, userID, password string) *apiErr
 
 // checkNewPassword applies the configured length limits to a new password.
 func (g *Gate) checkNewPassword(pw string) *apiError {
-	switch n := passwordLength(pw); {
+	switch n := password.Length(pw); {
 	case n < g.cfg.minPassword:
 		return errPasswordTooShort
 	case n > g.cfg.maxPassword:

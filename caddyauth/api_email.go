@@ -11,26 +11,27 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/caddyauth/internal/mail"
+	"github.com/authgate/authgate/caddyauth/internal/password"
 	"github.com/authgate/authgate/store"
 )
 
 // passwords is the process-wide bounded scrypt pool: one worker per CPU and
 // a bounded wait queue; a request that would wait longer than hashMaxWait
 // is shed with 503 + Retry-After, so that under overload every sign-in is
-// still answered within about two seconds (SPEC §6).
-var passwords = func() *hasher {
-	h := newHasher(runtime.NumCPU(), 16*runtime.NumCPU())
-	h.maxWait = hashMaxWait
-	h.runTime = passwordHashSeconds
-	return h
-}()
+// still answered within about two seconds.
+var passwords = password.NewPool(password.Config{
+	Workers: runtime.NumCPU(),
+	Queue:   16 * runtime.NumCPU(),
+	MaxWait: hashMaxWait,
+	Observe: func(d time.Duration) { passwordHashSeconds.Observe(d.Seconds()) },
+})
 
 // hashMaxWait leaves room for one scrypt run (50–200 ms) inside 2 s.
 const hashMaxWait = 1500 * time.Millisecond
 
 // hashError maps a hashing failure to its answer.
 func (g *Gate) hashError(r *http.Request, err error) *apiError {
-	if errors.Is(err, errHashBusy) {
+	if errors.Is(err, password.ErrBusy) {
 		g.logger.Warn("password hashing saturated: shedding request", zap.String("client_ip", clientIP(r)))
 		return errHashingBusy
 	}
@@ -44,7 +45,7 @@ func (g *Gate) hashError(r *http.Request, err error) *apiError {
 // isHashCapacityError tells "the pool could not run it" (busy, or the
 // client gave up while queued) from a failure of the hash itself.
 func isHashCapacityError(err error) bool {
-	return errors.Is(err, errHashBusy) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	return errors.Is(err, password.ErrBusy) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // handleSignUp is POST /sign-up/email.
@@ -108,7 +109,7 @@ type newAccount struct {
 // anti-enumeration answer, the same as a new account gets.
 func (g *Gate) signUp(w http.ResponseWriter, r *http.Request, a newAccount) (_ store.User, _ *store.Session, e *apiError) {
 	defer func() { countSignUpAnswer(e) }()
-	if n := passwordLength(a.password); n < g.cfg.minPassword {
+	if n := password.Length(a.password); n < g.cfg.minPassword {
 		return store.User{}, nil, errPasswordTooShort
 	} else if n > g.cfg.maxPassword {
 		return store.User{}, nil, errPasswordTooLong
@@ -116,7 +117,7 @@ func (g *Gate) signUp(w http.ResponseWriter, r *http.Request, a newAccount) (_ s
 
 	// Hash before looking at the email: a taken address then costs the same
 	// as a free one.
-	hash, err := passwords.hash(r.Context(), a.password)
+	hash, err := passwords.Hash(r.Context(), a.password)
 	if err != nil {
 		return store.User{}, nil, g.hashError(r, err)
 	}
@@ -204,9 +205,9 @@ func (g *Gate) handleSignIn(w http.ResponseWriter, r *http.Request) *apiError {
 // signIn checks the password of a normalised, valid email that has passed
 // the per-email rate limit, then starts a session and sets its cookie on w.
 // The JSON endpoint and the sign-in page share it.
-func (g *Gate) signIn(w http.ResponseWriter, r *http.Request, email, password string, dontRemember bool) (_ store.User, _ store.Session, e *apiError) {
+func (g *Gate) signIn(w http.ResponseWriter, r *http.Request, email, pw string, dontRemember bool) (_ store.User, _ store.Session, e *apiError) {
 	defer func() { countSignInAnswer(e) }()
-	if passwordLength(password) > g.cfg.maxPassword {
+	if password.Length(pw) > g.cfg.maxPassword {
 		return store.User{}, store.Session{}, errPasswordTooLong
 	}
 
@@ -215,7 +216,7 @@ func (g *Gate) signIn(w http.ResponseWriter, r *http.Request, email, password st
 	case errors.Is(err, store.ErrNotFound):
 		// Burn one scrypt so that an unknown email costs what a wrong
 		// password costs: timing must not reveal which accounts exist.
-		if err := passwords.verifyDummy(r.Context(), password); err != nil {
+		if err := passwords.VerifyDummy(r.Context(), pw); err != nil {
 			return store.User{}, store.Session{}, g.hashError(r, err)
 		}
 		g.signInRefused(r, reasonUnknownEmail, "")
@@ -223,8 +224,8 @@ func (g *Gate) signIn(w http.ResponseWriter, r *http.Request, email, password st
 	case err != nil:
 		return store.User{}, store.Session{}, g.storeError(r, "sign-in", err)
 	}
-	ok, err := passwords.verify(r.Context(), hash, password)
-	if err != nil && !isHashCapacityError(err) {
+	ok, err := passwords.Verify(r.Context(), hash, pw)
+	if errors.Is(err, password.ErrMalformedHash) {
 		// A malformed stored hash can never match; log it for the operator.
 		g.logger.Error("stored password hash is malformed", zap.String("user_id", user.ID))
 		ok, err = false, nil

@@ -156,7 +156,7 @@ func (g *Gate) resetPassword(r *http.Request, token, newPassword string) (e *api
 	} else if err != nil {
 		return g.storeError(r, "reset-password", err)
 	}
-	hash, err := passwords.hash(r.Context(), newPassword)
+	hash, err := passwords.Hash(r.Context(), newPassword)
 	if err != nil {
 		return g.hashError(r, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/authgate/authgate/caddyauth/internal/password"
 	"github.com/authgate/authgate/store"
 )
 
@@ -54,13 +55,13 @@ config's auth_gate handler. Prints the new user's id.`,
 			if err != nil {
 				return err
 			}
-			switch n := passwordLength(pw); {
+			switch n := password.Length(pw); {
 			case n < env.target.minPassword:
 				return fmt.Errorf("password too short: at least %d characters", env.target.minPassword)
 			case n > env.target.maxPassword:
 				return fmt.Errorf("password too long: at most %d characters", env.target.maxPassword)
 			}
-			hash, err := hashPassword(pw)
+			hash, err := password.Hash(pw)
 			if err != nil {
 				return err
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/authgate/authgate/caddyauth/internal/password"
 	"github.com/authgate/authgate/internal/testsupport"
 	"github.com/authgate/authgate/store"
 )
@@ -90,7 +91,7 @@ func newFuzzGate(f *testing.F) *fuzzGate {
 // fuzzPassword's hash is computed once: creating the fuzz user must not
 // cost a scrypt per input.
 var fuzzPasswordHash = func() string {
-	h, err := hashPassword("password123")
+	h, err := password.Hash("password123")
 	if err != nil {
 		panic(err)
 	}

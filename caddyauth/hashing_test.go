@@ -9,11 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/caddyauth/internal/password"
 	"github.com/authgate/authgate/internal/testsupport"
 )
-
-// scryptRunBytes is what one scrypt run holds: 128·r·N bytes of V.
-const scryptRunBytes = 128 * scryptR * scryptN
 
 // TestHashing_500ConcurrentSignInsStayBounded (issue 5, item 2): a burst of
 // 500 sign-in attempts at once, good and bad credentials mixed, against one
@@ -24,15 +22,15 @@ func TestHashing_500ConcurrentSignInsStayBounded(t *testing.T) {
 	const attempts = 500
 	tg := newTestGate(t, testsupport.SQLiteDSN(t), "rate_limit off")
 	tg.signUp("Good", "good@example.com", "password123")
-	workers, queue := cap(passwords.slots), cap(passwords.waiting)
+	workers := runtime.NumCPU() // passwords runs one worker per CPU
 
 	// What the running hashes hold, workers × 32 MiB, is the live heap;
-	// finished runs leave their memory in a pool for the next ones, and the
-	// garbage collector may keep one generation of pooled buffers besides
-	// (sync.Pool's victim cache). So 3 × workers × 32 MiB bounds the heap,
-	// plus a margin for the requests themselves. An unbounded server would
-	// need 500 × 32 MiB = 16 GiB here.
-	bound := uint64(3*workers*scryptRunBytes + 64<<20)
+	// finished runs leave their memory as garbage, which the collector lets
+	// grow to about as much again before it runs (GOGC=100), and a run may
+	// start while one is being collected. So 3 × workers × 32 MiB bounds
+	// the heap, plus a margin for the requests themselves. An unbounded
+	// server would need 500 × 32 MiB = 16 GiB here.
+	bound := uint64(3*workers*password.MemoryPerRun + 64<<20)
 
 	runtime.GC()
 	var base runtime.MemStats
@@ -98,7 +96,7 @@ func TestHashing_500ConcurrentSignInsStayBounded(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(45 * time.Second):
-		t.Fatalf("requests still unanswered after 45 s (pool: %d running, %d queued)", passwords.running(), passwords.queued())
+		t.Fatalf("requests still unanswered after 45 s (pool: %d running, %d queued)", passwords.Running(), passwords.Queued())
 	}
 	elapsed := time.Since(began)
 	close(stop)
@@ -128,7 +126,7 @@ func TestHashing_500ConcurrentSignInsStayBounded(t *testing.T) {
 	}
 
 	grown := int64(peakInuse) - int64(base.HeapInuse)
-	t.Logf("%d attempts in %v with %d workers and a queue of %d: %v", attempts, elapsed.Round(time.Millisecond), workers, queue, counts)
+	t.Logf("%d attempts in %v with %d workers: %v", attempts, elapsed.Round(time.Millisecond), workers, counts)
 	t.Logf("heap in use: %d MiB before, peak %d MiB (+%d MiB; bound +%d MiB); Sys: %d MiB before, peak %d MiB",
 		base.HeapInuse>>20, peakInuse>>20, grown>>20, bound>>20, base.Sys>>20, peakSys>>20)
 	if grown > int64(bound) {
@@ -141,7 +139,7 @@ func TestHashing_500ConcurrentSignInsStayBounded(t *testing.T) {
 	// Load has dropped: good credentials sign in, wrong ones are refused.
 	tg.signIn("good@example.com", "password123")
 	wantError(t, tg.do(req("POST", "/auth/sign-in/email", `{"email":"good@example.com","password":"wrong-password"}`)), 401, "INVALID_EMAIL_OR_PASSWORD")
-	if r, q := passwords.running(), passwords.queued(); r != 0 || q != 0 {
+	if r, q := passwords.Running(), passwords.Queued(); r != 0 || q != 0 {
 		t.Errorf("pool not drained: %d running, %d queued", r, q)
 	}
 }
@@ -151,13 +149,17 @@ func TestHashing_500ConcurrentSignInsStayBounded(t *testing.T) {
 func TestHashing_ClientThatGivesUpLeavesTheQueue(t *testing.T) {
 	tg := newTestGate(t, testsupport.SQLiteDSN(t), "rate_limit off")
 	tg.signUp("Good", "good@example.com", "password123")
-	// Hold every worker so that the next sign-in has to queue.
+	// A pool of one worker whose runs wait for release, so that the worker
+	// can be held and the next sign-in has to queue.
 	release := make(chan struct{})
-	var held sync.WaitGroup
-	for range cap(passwords.slots) {
-		passwords.slots <- struct{}{}
-		held.Add(1)
-		go func() { defer held.Done(); <-release; <-passwords.slots }()
+	defer func(p *password.Pool) { passwords = p }(passwords)
+	passwords = password.NewPool(password.Config{Workers: 1, Queue: 4, BeforeRun: func() { <-release }})
+	held := make(chan error)
+	go func() { _, err := passwords.Hash(context.Background(), "held"); held <- err }()
+	for deadline := time.Now().Add(5 * time.Second); passwords.Running() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the worker was never taken")
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := req("POST", "/auth/sign-in/email", `{"email":"good@example.com","password":"password123"}`).WithContext(ctx)
@@ -166,7 +168,7 @@ func TestHashing_ClientThatGivesUpLeavesTheQueue(t *testing.T) {
 		w, _ := serveOnce(tg.g, tg.next, r)
 		done <- w.Code
 	}()
-	for deadline := time.Now().Add(5 * time.Second); passwords.queued() == 0; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); passwords.Queued() == 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the sign-in never queued")
 		}
@@ -180,11 +182,13 @@ func TestHashing_ClientThatGivesUpLeavesTheQueue(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("abandoned sign-in still waiting")
 	}
-	if q := passwords.queued(); q != 0 {
+	if q := passwords.Queued(); q != 0 {
 		t.Errorf("%d still queued", q)
 	}
 	close(release)
-	held.Wait()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
 	tg.signIn("good@example.com", "password123")
 }
 

@@ -61,11 +61,11 @@ var (
 	passwordHashQueue = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "password_hash_queue",
 		Help: "Callers waiting for a password-hashing worker.",
-	}, func() float64 { return float64(passwords.queued()) })
+	}, func() float64 { return float64(passwords.Queued()) })
 	passwordHashRunning = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "password_hash_running",
 		Help: "Password hashes and verifications in progress.",
-	}, func() float64 { return float64(passwords.running()) })
+	}, func() float64 { return float64(passwords.Running()) })
 	sessionCacheVec = counterVec("session_cache_total",
 		"Session lookups with session_cache on, by result: hit (served from memory) or miss (read from the database).",
 		"result")
