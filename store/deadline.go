@@ -11,7 +11,7 @@ import (
 	"github.com/lib/pq"
 )
 
-// callTimeout bounds every store call (SPEC §6): a database that stops
+// callTimeout bounds every store call: a database that stops
 // answering without refusing (a network partition, a paused or suspended
 // server) costs a caller this long at most, and the gate and the API answer
 // 503. Long enough for a hosted database waking from scale-to-zero.

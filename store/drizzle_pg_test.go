@@ -33,7 +33,7 @@ func drizzlePush(t *testing.T, node, dir, dsn string) string {
 // TestMigrate_DrizzleKitPushSeesNoChangeAfterAuthGateStarted: a team that
 // manages its schema with drizzle-kit push (common with Neon) must be able
 // to keep doing so on a database auth_gate has started on: no plan to drop
-// auth_gate's objects, so nothing of ours is lost (SPEC §5).
+// auth_gate's objects, so nothing of ours is lost.
 func TestMigrate_DrizzleKitPushSeesNoChangeAfterAuthGateStarted(t *testing.T) {
 	node, npm := testsupport.RequireNode(t, "drizzle-kit push against a migrated database")
 	dir := testsupport.NodeProject("drizzle")

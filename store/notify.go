@@ -82,7 +82,7 @@ func Listen(dsn string, h ListenHandler, logger *zap.Logger) (stop func(), err e
 	}
 	for _, p := range removed {
 		// Open has warned about it already when this is also the pool's
-		// DSN (SPEC §1: one warning); a separate notify DSN is usually a
+		// DSN (one warning per parameter is enough); a separate notify DSN is usually a
 		// copy of it with another host.
 		logger.Debug("removed a connection parameter that lib/pq does not support from the notify DSN",
 			zap.String("parameter", p))

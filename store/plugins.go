@@ -11,7 +11,7 @@ import (
 )
 
 // Plugins says which columns and tables of Better Auth's plugins the
-// database holds (SPEC §8). They are found at start, in the naming of the
+// database holds. They are found at start, in the naming of the
 // detected layout: a database that the old service ran with the two-factor
 // or admin plugin must not let in someone that service would have stopped.
 type Plugins struct {

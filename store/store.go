@@ -39,7 +39,7 @@ type User struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 
-	// Plugin columns (SPEC §8): false or nil when unset or when the
+	// Columns of Better Auth's two-factor and admin plugins: false or nil when unset or when the
 	// database lacks the column.
 	TwoFactorEnabled bool       // two-factor plugin: enrolled
 	Banned           bool       // admin plugin; see BannedAt

@@ -314,7 +314,7 @@ func getSessionOf(res *loadResult) *getSessionStat {
 	}
 }
 
-// finish checks the targets of issue 4 (item 5) against what was measured.
+// finish checks the speed targets (checkTargets) against what was measured.
 func (r *report) finish() {
 	r.Targets = checkTargets(r)
 }
@@ -506,7 +506,7 @@ func (r *report) writeMarkdown(out io.Writer) error {
 	}
 
 	if len(r.Targets) > 0 {
-		fmt.Fprintln(w, "### Targets (issue 4, item 5)")
+		fmt.Fprintln(w, "### Targets")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "| target | measured | met |")
 		fmt.Fprintln(w, "|---|--:|:-:|")

@@ -17,7 +17,7 @@ import (
 const e2eSecret = "e2e-secret-e2e-secret-e2e-secret-0123"
 
 // gatedSite is the Caddyfile every end-to-end test uses: auth_gate in front
-// of reverse_proxy, configured as SPEC §1 shows.
+// of reverse_proxy, configured as the README's minimal example.
 func gatedSite(dsn, upstream, extra string) string {
 	return `{
 	admin off

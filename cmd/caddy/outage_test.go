@@ -38,7 +38,7 @@ type outcome struct {
 	at     time.Duration
 }
 
-// TestOutage_PostgresStopsAndComesBack (issue 5, item 6): PostgreSQL stops
+// TestOutage_PostgresStopsAndComesBack: PostgreSQL stops
 // in the middle of a load of gated requests and sign-ups, and starts again
 // two seconds later. Meanwhile gated requests get 503
 // AUTH_STORE_UNAVAILABLE with Retry-After (or 200), never reach the app

@@ -10,7 +10,7 @@ import (
 )
 
 // TestE2E_BannedUserOfAPluginDatabaseIsShutOut: a Drizzle database the old
-// service ran with Better Auth's admin and two-factor plugins (SPEC §8).
+// service ran with Better Auth's admin and two-factor plugins.
 // `caddy run` says what it found, once; a user banned there loses the
 // session they hold, even the one the gate has cached, and cannot sign in.
 func TestE2E_BannedUserOfAPluginDatabaseIsShutOut(t *testing.T) {

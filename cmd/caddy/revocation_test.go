@@ -13,7 +13,7 @@ import (
 
 // Two instances on one PostgreSQL database, each caching sessions for a
 // minute: only a revocation notice can explain instance B refusing a session
-// within a second of its revocation elsewhere (SPEC §4).
+// within a second of its revocation elsewhere.
 func TestE2E_RevocationReachesTheOtherInstanceWithinOneSecond(t *testing.T) {
 	dsn := testsupport.PostgresDSN(t)
 	up := testsupport.NewUpstream(t)

@@ -18,7 +18,7 @@ import (
 	"github.com/authgate/authgate/store"
 )
 
-// TestSoak_MemoryStaysFlatWhileTheDatabaseHangs (issue 10, item 6): 200
+// TestSoak_MemoryStaysFlatWhileTheDatabaseHangs: 200
 // clients send gated requests, each with a session of its own, as fast as
 // they are answered, for 60 s against a PostgreSQL that has stopped
 // answering (a proxy that holds every byte). Every request gets 503, and

@@ -1,7 +1,7 @@
 package testsupport
 
 // The schemas Better Auth's own tools create, verbatim, for tests that adopt
-// an existing database (SPEC §5): a database made this way must be used
+// an existing database: a database made this way must be used
 // as it is, and a Better Auth server must be able to share it.
 
 // BetterAuthPostgresDDL is Better Auth 1.7.25's own migration (reference §e1,
@@ -50,7 +50,7 @@ var DrizzleSQLiteDDL = []string{
 
 // The columns and tables Better Auth's two-factor and admin plugins add to
 // a database that already holds the core tables, as each tool writes them
-// when the plugins are enabled later (SPEC §8). Better Auth 1.7.25's
+// when the plugins are enabled later. Better Auth 1.7.25's
 // getMigrations (dist/db/get-migration.mjs) adds a column with its static
 // default and creates a plugin table without one; the Drizzle generator
 // (auth@1.7.7, generators/drizzle.ts) keeps the defaults in the table and

@@ -15,7 +15,7 @@ var betterAuthTables = []string{"account", "session", "user", "verification"}
 // SchemaSnapshot describes every table of the current schema except our own
 // (auth_gate_*): columns, indexes, constraints, triggers other than ours, and
 // a digest of Better Auth's rows (PostgreSQL), or the schema text of every
-// table and index (SQLite). Two equal snapshots mean nothing SPEC §5 forbids
+// table and index (SQLite). Two equal snapshots mean nothing of Better Auth's
 // was altered, added or dropped: our own tables and auth_gate_* triggers are
 // the allowed additions.
 func SchemaSnapshot(t testing.TB, db *sqlx.DB) []string {
