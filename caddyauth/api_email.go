@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/authgate/authgate/caddyauth/internal/emailaddr"
 	"github.com/authgate/authgate/caddyauth/internal/mail"
 	"github.com/authgate/authgate/caddyauth/internal/password"
 	"github.com/authgate/authgate/store"
@@ -174,8 +175,8 @@ func (g *Gate) handleSignIn(w http.ResponseWriter, r *http.Request) *apiError {
 	if e := g.checkCallback(r, callbackURL); e != nil {
 		return e
 	}
-	email = normalizeEmail(email)
-	if !validEmail(email) {
+	email = emailaddr.Normalize(email)
+	if !emailaddr.Valid(email) {
 		return errInvalidEmail
 	}
 	d, settle := g.limitSignIn(r, email)

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/authgate/authgate/caddyauth/internal/emailaddr"
 	"github.com/authgate/authgate/caddyauth/internal/mail"
 	"github.com/authgate/authgate/store"
 )
@@ -134,11 +135,11 @@ func (g *Gate) handleVerifyEmail(w http.ResponseWriter, r *http.Request) *apiErr
 	switch {
 	case errors.Is(err, errJWTExpired):
 		return fail("TOKEN_EXPIRED", "Token expired")
-	case err != nil || claims.UpdateTo != "" || !validEmail(claims.Email):
+	case err != nil || claims.UpdateTo != "" || !emailaddr.Valid(claims.Email):
 		// Change-email tokens belong to a flow auth_gate does not offer.
 		return fail("INVALID_TOKEN", "Invalid token")
 	}
-	user, err := g.store().UserByEmail(r.Context(), normalizeEmail(claims.Email))
+	user, err := g.store().UserByEmail(r.Context(), emailaddr.Normalize(claims.Email))
 	if errors.Is(err, store.ErrNotFound) {
 		return fail("USER_NOT_FOUND", "User not found")
 	}

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/authgate/authgate/caddyauth/internal/emailaddr"
 	"github.com/authgate/authgate/store"
 )
 
@@ -224,7 +225,7 @@ func (env *cliEnv) lookupUser(ctx context.Context, ref string) (store.User, erro
 	var u store.User
 	var err error
 	if strings.Contains(ref, "@") {
-		u, err = env.st.UserByEmail(ctx, normalizeEmail(ref))
+		u, err = env.st.UserByEmail(ctx, emailaddr.Normalize(ref))
 	} else {
 		u, err = env.st.UserByID(ctx, ref)
 	}

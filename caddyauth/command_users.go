@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/authgate/authgate/caddyauth/internal/emailaddr"
 	"github.com/authgate/authgate/caddyauth/internal/password"
 	"github.com/authgate/authgate/store"
 )
@@ -41,11 +42,11 @@ config's auth_gate handler. Prints the new user's id.`,
 		rawEmail, _ := cmd.Flags().GetString("email")
 		name, _ := cmd.Flags().GetString("name")
 		verified, _ := cmd.Flags().GetBool("verified")
-		email := normalizeEmail(rawEmail)
+		email := emailaddr.Normalize(rawEmail)
 		switch {
 		case email == "":
 			return errors.New("--email is required")
-		case !validEmail(email):
+		case !emailaddr.Valid(email):
 			return fmt.Errorf("invalid email address %q", rawEmail)
 		case strings.TrimSpace(name) == "":
 			return errors.New("--name is required")

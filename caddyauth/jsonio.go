@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/authgate/authgate/caddyauth/internal/emailaddr"
 	"github.com/authgate/authgate/store"
 )
 
@@ -324,8 +325,8 @@ func (b *body) optBool(name string) (val, present bool) {
 // zod's "Invalid email address" issue when it is not one.
 func (b *body) email(name string) string {
 	raw, ok := b.str(name, true)
-	email := normalizeEmail(raw)
-	if ok && !validEmail(email) {
+	email := emailaddr.Normalize(raw)
+	if ok && !emailaddr.Valid(email) {
 		b.issue(name, "Invalid email address")
 	}
 	return email
