@@ -9,6 +9,7 @@ import (
 
 	"github.com/authgate/authgate/caddyauth/internal/emailaddr"
 	"github.com/authgate/authgate/caddyauth/internal/mail"
+	"github.com/authgate/authgate/caddyauth/internal/wire"
 	"github.com/authgate/authgate/store"
 )
 
@@ -40,7 +41,7 @@ func (g *Gate) verificationMessage(r *http.Request, user store.User, callbackURL
 		callbackURL = "/"
 	}
 	link := g.emailLink("/verify-email") + "?token=" + token + "&callbackURL=" + encodeCookieValue(callbackURL)
-	return mail.Message{Type: mail.TypeVerifyEmail, To: user.Email, URL: link, Token: token, User: toUserJSON(user), UserID: user.ID}, nil
+	return mail.Message{Type: mail.TypeVerifyEmail, To: user.Email, URL: link, Token: token, User: wire.FromUser(user), UserID: user.ID}, nil
 }
 
 // handleSendVerificationEmail is POST /send-verification-email.

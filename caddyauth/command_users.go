@@ -17,6 +17,7 @@ import (
 
 	"github.com/authgate/authgate/caddyauth/internal/emailaddr"
 	"github.com/authgate/authgate/caddyauth/internal/password"
+	"github.com/authgate/authgate/caddyauth/internal/wire"
 	"github.com/authgate/authgate/store"
 )
 
@@ -190,9 +191,9 @@ created, or with --json an array of Better Auth user objects
 				return env.dbError(err)
 			}
 			if asJSON {
-				out := make([]userJSON, len(users))
+				out := make([]wire.User, len(users))
 				for i, u := range users {
-					out[i] = toUserJSON(u)
+					out[i] = wire.FromUser(u)
 				}
 				return writeJSONTo(env.out, out)
 			}
