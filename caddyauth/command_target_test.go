@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/authgate/authgate/caddyauth/internal/appdata"
 )
 
 func TestCommandFindGates_ReadsNestedHandlersWithTheirSites(t *testing.T) {
@@ -26,7 +28,7 @@ func TestCommandFindGates_ReadsNestedHandlersWithTheirSites(t *testing.T) {
 	}
 	want := []foundGate{
 		{sites: []string{"a.example.com", "www.a.example.com"}, settings: gateSettings{Database: "{env.CMD_TEST_DB}", Schema: "snake", PasswordMinLength: 12}, dsn: "postgres://u:p@db/app"},
-		{sites: []string{"c.example.com"}, dsn: defaultDatabaseDSN()},
+		{sites: []string{"c.example.com"}, dsn: appdata.DefaultDatabaseDSN()},
 		{sites: []string{":9090"}, settings: gateSettings{Database: "sqlite://b.db", PasswordMaxLength: 64}, dsn: "sqlite://b.db"},
 	}
 	if !reflect.DeepEqual(got, want) {
