@@ -21,6 +21,11 @@ import (
 	_ "github.com/lib/pq"
 	_ "modernc.org/sqlite"
 
+	// The `caddy auth` command registers itself when linked: importing it
+	// here gives it to every binary built with the module, such as
+	// `xcaddy build --with github.com/authgate/authgate`.
+	_ "github.com/authgate/authgate/caddyauth/internal/authcmd"
+
 	"github.com/authgate/authgate/caddyauth/internal/appdata"
 	"github.com/authgate/authgate/caddyauth/internal/mail"
 	"github.com/authgate/authgate/caddyauth/internal/password"

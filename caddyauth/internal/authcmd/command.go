@@ -1,4 +1,8 @@
-package caddyauth
+// Package authcmd is the `caddy auth` command: migrations, users, sessions
+// and the webhook key of auth_gate's database, for an operator at a shell.
+// It registers itself with Caddy's command line when linked in, and reads
+// the config as the module would, without depending on the module.
+package authcmd
 
 import (
 	"context"
