@@ -53,10 +53,12 @@ type Session struct {
 	UserAgent *string `json:"userAgent"`
 }
 
+// FromUser is u as Better Auth sends it.
 func FromUser(u store.User) User {
 	return User{u.ID, u.Name, u.Email, u.EmailVerified, u.Image, Time(u.CreatedAt), Time(u.UpdatedAt)}
 }
 
+// FromSession is s as Better Auth sends it, token included.
 func FromSession(s store.Session) Session {
 	return Session{s.ID, s.Token, s.UserID, Time(s.ExpiresAt), Time(s.CreatedAt), Time(s.UpdatedAt), s.IPAddress, s.UserAgent}
 }
