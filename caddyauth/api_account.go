@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/caddyauth/internal/password"
+	"github.com/authgate/authgate/caddyauth/internal/wire"
 	"github.com/authgate/authgate/store"
 )
 
@@ -69,9 +70,9 @@ func (g *Gate) handleListSessions(w http.ResponseWriter, r *http.Request) *apiEr
 	if err != nil {
 		return g.storeError(r, "list-sessions", err)
 	}
-	out := make([]sessionJSON, len(list))
+	out := make([]wire.Session, len(list))
 	for i, s := range list {
-		out[i] = toSessionJSON(s)
+		out[i] = wire.FromSession(s)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -217,9 +218,9 @@ func (g *Gate) handleChangePassword(w http.ResponseWriter, r *http.Request) *api
 	g.audit(r, eventChangePassword, res.user.ID, res.session.ID, zap.Bool("revoke_other_sessions", revokeOthers))
 
 	resp := struct {
-		Token *string  `json:"token"`
-		User  userJSON `json:"user"`
-	}{User: toUserJSON(res.user)}
+		Token *string   `json:"token"`
+		User  wire.User `json:"user"`
+	}{User: wire.FromUser(res.user)}
 	if revokeOthers {
 		// Better Auth revokes every session, the current one included, and
 		// starts a new one for this client.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/caddyauth/internal/wire"
 	"github.com/authgate/authgate/internal/testsupport"
 )
 
@@ -19,11 +20,11 @@ const site = "http://example.com" // httptest.NewRequest's host: the site's own 
 
 // emailMessage is the email webhook's body as a receiver decodes it.
 type emailMessage struct {
-	Type  string   `json:"type"`
-	To    string   `json:"to"`
-	URL   string   `json:"url"`
-	Token string   `json:"token"`
-	User  userJSON `json:"user"`
+	Type  string    `json:"type"`
+	To    string    `json:"to"`
+	URL   string    `json:"url"`
+	Token string    `json:"token"`
+	User  wire.User `json:"user"`
 }
 
 // mailbox is a real HTTP server receiving the email webhook.

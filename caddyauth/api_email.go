@@ -10,8 +10,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/authgate/authgate/caddyauth/internal/emailaddr"
 	"github.com/authgate/authgate/caddyauth/internal/mail"
 	"github.com/authgate/authgate/caddyauth/internal/password"
+	"github.com/authgate/authgate/caddyauth/internal/wire"
 	"github.com/authgate/authgate/store"
 )
 
@@ -82,13 +84,13 @@ func (g *Gate) handleSignUp(w http.ResponseWriter, r *http.Request) *apiError {
 		return e
 	}
 	if sess == nil {
-		writeJSON(w, http.StatusOK, map[string]any{"token": nil, "user": toUserJSON(user)})
+		writeJSON(w, http.StatusOK, map[string]any{"token": nil, "user": wire.FromUser(user)})
 		return nil
 	}
 	writeJSON(w, http.StatusOK, struct {
-		Token string   `json:"token"`
-		User  userJSON `json:"user"`
-	}{sess.Token, toUserJSON(user)})
+		Token string    `json:"token"`
+		User  wire.User `json:"user"`
+	}{sess.Token, wire.FromUser(user)})
 	return nil
 }
 
@@ -174,8 +176,8 @@ func (g *Gate) handleSignIn(w http.ResponseWriter, r *http.Request) *apiError {
 	if e := g.checkCallback(r, callbackURL); e != nil {
 		return e
 	}
-	email = normalizeEmail(email)
-	if !validEmail(email) {
+	email = emailaddr.Normalize(email)
+	if !emailaddr.Valid(email) {
 		return errInvalidEmail
 	}
 	d, settle := g.limitSignIn(r, email)
@@ -189,11 +191,11 @@ func (g *Gate) handleSignIn(w http.ResponseWriter, r *http.Request) *apiError {
 		return e
 	}
 	resp := struct {
-		Redirect bool     `json:"redirect"`
-		Token    string   `json:"token"`
-		URL      string   `json:"url,omitempty"`
-		User     userJSON `json:"user"`
-	}{Token: sess.Token, User: toUserJSON(user)}
+		Redirect bool      `json:"redirect"`
+		Token    string    `json:"token"`
+		URL      string    `json:"url,omitempty"`
+		User     wire.User `json:"user"`
+	}{Token: sess.Token, User: wire.FromUser(user)}
 	if hasCallback && callbackURL != "" {
 		resp.Redirect, resp.URL = true, callbackURL
 		w.Header().Set("Location", callbackURL)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/caddyauth/internal/mail"
+	"github.com/authgate/authgate/caddyauth/internal/wire"
 	"github.com/authgate/authgate/store"
 )
 
@@ -72,7 +73,7 @@ func (g *Gate) requestPasswordReset(r *http.Request, email, redirectTo string) *
 		return g.storeError(r, "request-password-reset", err)
 	}
 	link := g.emailLink("/reset-password/"+token) + "?callbackURL=" + encodeCookieValue(redirectTo)
-	mail.SendAsync(g.mail, mail.Message{Type: mail.TypeResetPassword, To: user.Email, URL: link, Token: token, User: toUserJSON(user), UserID: user.ID}, g.logger)
+	mail.SendAsync(g.mail, mail.Message{Type: mail.TypeResetPassword, To: user.Email, URL: link, Token: token, User: wire.FromUser(user), UserID: user.ID}, g.logger)
 	g.audit(r, eventPasswordResetRequest, user.ID, "")
 	return nil
 }

@@ -3,6 +3,8 @@ package caddyauth
 import (
 	"errors"
 	"net/http"
+
+	"github.com/authgate/authgate/caddyauth/internal/wire"
 )
 
 // handleSignOut is POST /sign-out: delete the session the cookie names (if
@@ -61,9 +63,9 @@ func (g *Gate) handleGetSession(w http.ResponseWriter, r *http.Request) *apiErro
 		g.setSessionCookie(w, r, res.session.Token, false)
 	}
 	writeJSON(w, http.StatusOK, struct {
-		Session sessionJSON `json:"session"`
-		User    userJSON    `json:"user"`
-	}{toSessionJSON(res.session), toUserJSON(res.user)})
+		Session wire.Session `json:"session"`
+		User    wire.User    `json:"user"`
+	}{wire.FromSession(res.session), wire.FromUser(res.user)})
 	return nil
 }
 

@@ -7,7 +7,9 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/authgate/authgate/caddyauth/internal/emailaddr"
 	"github.com/authgate/authgate/caddyauth/internal/mail"
+	"github.com/authgate/authgate/caddyauth/internal/wire"
 	"github.com/authgate/authgate/store"
 )
 
@@ -39,7 +41,7 @@ func (g *Gate) verificationMessage(r *http.Request, user store.User, callbackURL
 		callbackURL = "/"
 	}
 	link := g.emailLink("/verify-email") + "?token=" + token + "&callbackURL=" + encodeCookieValue(callbackURL)
-	return mail.Message{Type: mail.TypeVerifyEmail, To: user.Email, URL: link, Token: token, User: toUserJSON(user), UserID: user.ID}, nil
+	return mail.Message{Type: mail.TypeVerifyEmail, To: user.Email, URL: link, Token: token, User: wire.FromUser(user), UserID: user.ID}, nil
 }
 
 // handleSendVerificationEmail is POST /send-verification-email.
@@ -134,11 +136,11 @@ func (g *Gate) handleVerifyEmail(w http.ResponseWriter, r *http.Request) *apiErr
 	switch {
 	case errors.Is(err, errJWTExpired):
 		return fail("TOKEN_EXPIRED", "Token expired")
-	case err != nil || claims.UpdateTo != "" || !validEmail(claims.Email):
+	case err != nil || claims.UpdateTo != "" || !emailaddr.Valid(claims.Email):
 		// Change-email tokens belong to a flow auth_gate does not offer.
 		return fail("INVALID_TOKEN", "Invalid token")
 	}
-	user, err := g.store().UserByEmail(r.Context(), normalizeEmail(claims.Email))
+	user, err := g.store().UserByEmail(r.Context(), emailaddr.Normalize(claims.Email))
 	if errors.Is(err, store.ErrNotFound) {
 		return fail("USER_NOT_FOUND", "User not found")
 	}

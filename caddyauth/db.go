@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -181,21 +179,6 @@ func acquireDB(dsn, notifyDSN, schema string, migrate, caching bool, logger *zap
 		h.caching.Store(true)
 	}
 	return h, key, nil
-}
-
-// resolveDatabaseDSN expands runtime placeholders in a configured database
-// value; one that expands to empty (an unset {env.VAR}) means the default
-// (SPEC §1). The handler and the admin commands must agree on this.
-func resolveDatabaseDSN(repl *caddy.Replacer, configured string) string {
-	if dsn := strings.TrimSpace(repl.ReplaceAll(configured, "")); dsn != "" {
-		return dsn
-	}
-	return defaultDatabaseDSN()
-}
-
-// defaultDatabaseDSN is the zero-setup SQLite file in Caddy's data directory.
-func defaultDatabaseDSN() string {
-	return "sqlite://" + filepath.Join(caddy.AppDataDir(), "auth_gate", "auth.db")
 }
 
 // Interface guards

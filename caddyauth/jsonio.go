@@ -9,63 +9,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 	"unicode/utf8"
 
-	"github.com/authgate/authgate/store"
+	"github.com/authgate/authgate/caddyauth/internal/emailaddr"
 )
 
 // maxBodyBytes bounds every auth API request body (SPEC §2).
 const maxBodyBytes = 64 << 10
-
-// jsTime marshals like JavaScript's Date.prototype.toJSON: UTC, millisecond
-// precision, trailing Z.
-type jsTime time.Time
-
-func (t jsTime) MarshalJSON() ([]byte, error) {
-	return []byte(`"` + time.Time(t).UTC().Format("2006-01-02T15:04:05.000Z") + `"`), nil
-}
-
-// UnmarshalJSON reads the same form back (webhook receivers in tests).
-func (t *jsTime) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := time.Parse(time.RFC3339Nano, s)
-	*t = jsTime(v)
-	return err
-}
-
-// userJSON and sessionJSON are Better Auth's User and Session objects.
-type userJSON struct {
-	ID            string  `json:"id"`
-	Name          string  `json:"name"`
-	Email         string  `json:"email"`
-	EmailVerified bool    `json:"emailVerified"`
-	Image         *string `json:"image"`
-	CreatedAt     jsTime  `json:"createdAt"`
-	UpdatedAt     jsTime  `json:"updatedAt"`
-}
-
-type sessionJSON struct {
-	ID        string  `json:"id"`
-	Token     string  `json:"token"`
-	UserID    string  `json:"userId"`
-	ExpiresAt jsTime  `json:"expiresAt"`
-	CreatedAt jsTime  `json:"createdAt"`
-	UpdatedAt jsTime  `json:"updatedAt"`
-	IPAddress *string `json:"ipAddress"`
-	UserAgent *string `json:"userAgent"`
-}
-
-func toUserJSON(u store.User) userJSON {
-	return userJSON{u.ID, u.Name, u.Email, u.EmailVerified, u.Image, jsTime(u.CreatedAt), jsTime(u.UpdatedAt)}
-}
-
-func toSessionJSON(s store.Session) sessionJSON {
-	return sessionJSON{s.ID, s.Token, s.UserID, jsTime(s.ExpiresAt), jsTime(s.CreatedAt), jsTime(s.UpdatedAt), s.IPAddress, s.UserAgent}
-}
 
 // writeJSON sends v the way JSON.stringify would: no HTML escaping.
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -324,8 +274,8 @@ func (b *body) optBool(name string) (val, present bool) {
 // zod's "Invalid email address" issue when it is not one.
 func (b *body) email(name string) string {
 	raw, ok := b.str(name, true)
-	email := normalizeEmail(raw)
-	if ok && !validEmail(email) {
+	email := emailaddr.Normalize(raw)
+	if ok && !emailaddr.Valid(email) {
 		b.issue(name, "Invalid email address")
 	}
 	return email

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/caddyauth/internal/wire"
 	"github.com/authgate/authgate/internal/testsupport"
 )
 
@@ -52,7 +53,7 @@ func TestEmailWebhook_BodyBytesAndSignatureFromTheGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	userBytes, err := json.Marshal(toUserJSON(user))
+	userBytes, err := json.Marshal(wire.FromUser(user))
 	if err != nil {
 		t.Fatal(err)
 	}

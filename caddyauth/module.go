@@ -21,7 +21,14 @@ import (
 	_ "github.com/lib/pq"
 	_ "modernc.org/sqlite"
 
+	// The `caddy auth` command registers itself when linked: importing it
+	// here gives it to every binary built with the module, such as
+	// `xcaddy build --with github.com/authgate/authgate`.
+	_ "github.com/authgate/authgate/caddyauth/internal/authcmd"
+
+	"github.com/authgate/authgate/caddyauth/internal/appdata"
 	"github.com/authgate/authgate/caddyauth/internal/mail"
+	"github.com/authgate/authgate/caddyauth/internal/password"
 	"github.com/authgate/authgate/caddyauth/internal/ratelimit"
 	"github.com/authgate/authgate/store"
 )
@@ -280,7 +287,7 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	dsn := resolveDatabaseDSN(repl, g.Database)
+	dsn := appdata.DatabaseDSN(repl, g.Database)
 	notify := strings.TrimSpace(repl.ReplaceAll(g.NotifyDatabase, ""))
 	handle, key, err := acquireDB(dsn, notify, g.Schema, g.Migrate != "off", g.cfg.cacheTTL > 0, g.logger)
 	if err != nil {
@@ -357,7 +364,7 @@ func (g *Gate) provisionConfig(repl *caddy.Replacer) error {
 		return fmt.Errorf("session_cache: must not be negative")
 	}
 
-	c.minPassword, c.maxPassword = 8, 128
+	c.minPassword, c.maxPassword = password.DefaultMinLength, password.DefaultMaxLength
 	if g.PasswordMinLength != 0 {
 		c.minPassword = g.PasswordMinLength
 	}

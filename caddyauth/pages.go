@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/authgate/authgate/caddyauth/internal/emailaddr"
 	"github.com/authgate/authgate/caddyauth/internal/ratelimit"
 )
 
@@ -273,8 +274,8 @@ func (g *Gate) postSignIn(w http.ResponseWriter, r *http.Request, p *pageData) *
 	if e := b.err(); e != nil {
 		return e
 	}
-	email = normalizeEmail(email)
-	if !validEmail(email) {
+	email = emailaddr.Normalize(email)
+	if !emailaddr.Valid(email) {
 		return errInvalidEmail
 	}
 	d, settle := g.limitSignIn(r, email)
@@ -306,8 +307,8 @@ func (g *Gate) postSignUp(w http.ResponseWriter, r *http.Request, p *pageData) *
 	if e := b.err(); e != nil {
 		return e
 	}
-	email = normalizeEmail(email)
-	if !validEmail(email) {
+	email = emailaddr.Normalize(email)
+	if !emailaddr.Valid(email) {
 		return errInvalidEmail
 	}
 	a := newAccount{name: name, email: email, password: password, callbackURL: g.pageURL("sign-in", "email-verified", p)}
@@ -340,8 +341,8 @@ func (g *Gate) postForgotPassword(w http.ResponseWriter, r *http.Request, p *pag
 	if e := b.err(); e != nil {
 		return e
 	}
-	email = normalizeEmail(email)
-	if !validEmail(email) {
+	email = emailaddr.Normalize(email)
+	if !emailaddr.Valid(email) {
 		return errInvalidEmail
 	}
 	if e := g.requestPasswordReset(r, email, g.pageURL("reset-password", "", p)); e != nil {

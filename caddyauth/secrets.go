@@ -12,6 +12,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/caddyauth/internal/appdata"
 )
 
 // loadSecrets expands the configured secrets, or falls back to the one
@@ -43,7 +45,7 @@ func (g *Gate) loadSecrets(repl *caddy.Replacer) ([]string, error) {
 	if len(out) > 0 {
 		return out, nil
 	}
-	path := generatedSecretPath()
+	path := appdata.SecretPath()
 	s, created, err := loadOrCreateSecret(path)
 	if err != nil {
 		return nil, fmt.Errorf("secret: %w", err)
@@ -98,10 +100,4 @@ func loadOrCreateSecret(path string) (string, bool, error) {
 		return "", false, fmt.Errorf("store generated secret: %w", err)
 	}
 	return s, true, nil
-}
-
-// generatedSecretPath is where the secret generated for a config without
-// one is kept.
-func generatedSecretPath() string {
-	return filepath.Join(caddy.AppDataDir(), "auth_gate", "secret")
 }

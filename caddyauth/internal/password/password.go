@@ -109,6 +109,14 @@ func deriveKey(pw, salt string) ([]byte, error) {
 	return key, nil
 }
 
+// Better Auth's default password lengths, in Length's units: the handler
+// applies them unless configured otherwise, and so does an admin command
+// that creates a user without a config to read them from.
+const (
+	DefaultMinLength = 8
+	DefaultMaxLength = 128
+)
+
 // Length counts pw in UTF-16 code units, as JavaScript's String.length
 // does: Better Auth's minimum and maximum lengths are in those units, so a
 // character outside the BMP (an emoji) counts 2.

@@ -1,4 +1,4 @@
-package caddyauth
+package authcmd
 
 import (
 	"bufio"
@@ -15,7 +15,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/authgate/authgate/caddyauth/internal/emailaddr"
 	"github.com/authgate/authgate/caddyauth/internal/password"
+	"github.com/authgate/authgate/caddyauth/internal/wire"
 	"github.com/authgate/authgate/store"
 )
 
@@ -41,11 +43,11 @@ config's auth_gate handler. Prints the new user's id.`,
 		rawEmail, _ := cmd.Flags().GetString("email")
 		name, _ := cmd.Flags().GetString("name")
 		verified, _ := cmd.Flags().GetBool("verified")
-		email := normalizeEmail(rawEmail)
+		email := emailaddr.Normalize(rawEmail)
 		switch {
 		case email == "":
 			return errors.New("--email is required")
-		case !validEmail(email):
+		case !emailaddr.Valid(email):
 			return fmt.Errorf("invalid email address %q", rawEmail)
 		case strings.TrimSpace(name) == "":
 			return errors.New("--name is required")
@@ -189,9 +191,9 @@ created, or with --json an array of Better Auth user objects
 				return env.dbError(err)
 			}
 			if asJSON {
-				out := make([]userJSON, len(users))
+				out := make([]wire.User, len(users))
 				for i, u := range users {
-					out[i] = toUserJSON(u)
+					out[i] = wire.FromUser(u)
 				}
 				return writeJSONTo(env.out, out)
 			}

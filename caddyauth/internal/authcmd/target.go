@@ -1,4 +1,4 @@
-package caddyauth
+package authcmd
 
 import (
 	"bufio"
@@ -18,6 +18,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/spf13/cobra"
 
+	"github.com/authgate/authgate/caddyauth/internal/appdata"
+	"github.com/authgate/authgate/caddyauth/internal/password"
 	"github.com/authgate/authgate/store"
 )
 
@@ -68,7 +70,7 @@ func resolveTarget(cmd *cobra.Command) (cliTarget, error) {
 		if t.dsn == "" {
 			return cliTarget{}, errors.New("--database is empty (an unset environment variable?)")
 		}
-		t.minPassword, t.maxPassword = 8, 128
+		t.minPassword, t.maxPassword = password.DefaultMinLength, password.DefaultMaxLength
 	default:
 		if config == "" {
 			if _, err := os.Stat(defaultCaddyfile); errors.Is(err, fs.ErrNotExist) {
@@ -123,14 +125,14 @@ func targetFromConfig(path, site string) (cliTarget, error) {
 	}
 	// Handlers sharing a database may still differ in their password
 	// limits: a user created here must be able to sign in at every one.
-	t := cliTarget{dsn: first.dsn, schema: first.settings.Schema, minPassword: 8, maxPassword: 128}
+	t := cliTarget{dsn: first.dsn, schema: first.settings.Schema, minPassword: password.DefaultMinLength, maxPassword: password.DefaultMaxLength}
 	for i, g := range gates {
 		lo, hi := g.settings.PasswordMinLength, g.settings.PasswordMaxLength
 		if lo == 0 {
-			lo = 8
+			lo = password.DefaultMinLength
 		}
 		if hi == 0 {
-			hi = 128
+			hi = password.DefaultMaxLength
 		}
 		if i == 0 || lo > t.minPassword {
 			t.minPassword = lo
@@ -220,7 +222,7 @@ func findGates(cfg []byte) ([]foundGate, error) {
 	repl := caddy.NewReplacer()
 	for i := range found {
 		g := &found[i]
-		g.dsn = resolveDatabaseDSN(repl, g.settings.Database)
+		g.dsn = appdata.DatabaseDSN(repl, g.settings.Database)
 	}
 	return found, nil
 }

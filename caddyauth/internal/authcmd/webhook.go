@@ -1,4 +1,4 @@
-package caddyauth
+package authcmd
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/authgate/authgate/caddyauth/internal/appdata"
 	"github.com/authgate/authgate/caddyauth/internal/mail"
 )
 
@@ -86,7 +87,7 @@ func webhookKeyOf(repl *caddy.Replacer, s gateSettings) (string, error) {
 	if main == "" {
 		// The handler falls back to the generated secret. It is read, never
 		// created here: a key for a secret no server uses would be wrong.
-		path := generatedSecretPath()
+		path := appdata.SecretPath()
 		b, err := os.ReadFile(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", fmt.Errorf("no secret configured, and none generated yet at %s: start Caddy once, or set secret", path)

@@ -1,4 +1,8 @@
-package caddyauth
+// Package authcmd is the `caddy auth` command: migrations, users, sessions
+// and the webhook key of auth_gate's database, for an operator at a shell.
+// It registers itself with Caddy's command line when linked in, and reads
+// the config as the module would, without depending on the module.
+package authcmd
 
 import (
 	"context"
@@ -20,6 +24,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/authgate/authgate/caddyauth/internal/emailaddr"
 	"github.com/authgate/authgate/store"
 )
 
@@ -224,7 +229,7 @@ func (env *cliEnv) lookupUser(ctx context.Context, ref string) (store.User, erro
 	var u store.User
 	var err error
 	if strings.Contains(ref, "@") {
-		u, err = env.st.UserByEmail(ctx, normalizeEmail(ref))
+		u, err = env.st.UserByEmail(ctx, emailaddr.Normalize(ref))
 	} else {
 		u, err = env.st.UserByID(ctx, ref)
 	}

@@ -1,4 +1,4 @@
-package caddyauth
+package authcmd
 
 import (
 	"os"
@@ -6,9 +6,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/authgate/authgate/caddyauth/internal/appdata"
 )
 
-func TestCommandFindGates_ReadsNestedHandlersWithTheirSites(t *testing.T) {
+func TestFindGates_ReadsNestedHandlersWithTheirSites(t *testing.T) {
 	t.Setenv("CMD_TEST_DB", "postgres://u:p@db/app")
 	cfg := `{"apps":{"http":{"servers":{
 		"srv1":{"listen":[":9090"],"routes":[{"handle":[{"handler":"auth_gate","database":"sqlite://b.db","password_max_length":64}]}]},
@@ -26,7 +28,7 @@ func TestCommandFindGates_ReadsNestedHandlersWithTheirSites(t *testing.T) {
 	}
 	want := []foundGate{
 		{sites: []string{"a.example.com", "www.a.example.com"}, settings: gateSettings{Database: "{env.CMD_TEST_DB}", Schema: "snake", PasswordMinLength: 12}, dsn: "postgres://u:p@db/app"},
-		{sites: []string{"c.example.com"}, dsn: defaultDatabaseDSN()},
+		{sites: []string{"c.example.com"}, dsn: appdata.DefaultDatabaseDSN()},
 		{sites: []string{":9090"}, settings: gateSettings{Database: "sqlite://b.db", PasswordMaxLength: 64}, dsn: "sqlite://b.db"},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -34,29 +36,26 @@ func TestCommandFindGates_ReadsNestedHandlersWithTheirSites(t *testing.T) {
 	}
 }
 
-func TestCommandTargetFromConfig_HandlersOnOneDatabaseAgree(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "Caddyfile")
-	write := func(s string) {
-		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+func TestTargetFromConfig_HandlersOnOneDatabaseAgree(t *testing.T) {
+	// The config as `caddy adapt` makes it of two sites, each with an
+	// auth_gate handler: the module's Caddyfile directive lives in the
+	// module, which this package cannot import, so the binary's tests
+	// cover the Caddyfile itself.
+	path := filepath.Join(t.TempDir(), "caddy.json")
+	write := func(dbA, dbB string) {
+		cfg := `{"apps":{"http":{"servers":{"srv0":{"listen":[":443"],"routes":[
+			{"match":[{"host":["a.example.com"]}],"handle":[{"handler":"subroute","routes":[{"handle":[
+				{"handler":"auth_gate","database":"` + dbA + `","password_min_length":10}]}]}],"terminal":true},
+			{"match":[{"host":["b.example.com"]}],"handle":[{"handler":"subroute","routes":[{"handle":[
+				{"handler":"auth_gate","database":"` + dbB + `","password_max_length":64}]}]}],"terminal":true}
+		]}}}}}`
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	// Two sites on one database: the stricter password limits of both.
-	write(`a.example.com {
-	auth_gate {
-		database sqlite://one.db
-		password_min_length 10
-	}
-}
-b.example.com {
-	auth_gate {
-		database sqlite://one.db
-		password_max_length 64
-	}
-}
-`)
+	write("sqlite://one.db", "sqlite://one.db")
 	got, err := targetFromConfig(path, "")
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +66,7 @@ b.example.com {
 
 	// Different databases need --site, which accepts the site address as
 	// written in the Caddyfile.
-	write(strings.Replace(mustRead(t, path), "sqlite://one.db", "sqlite://two.db", 1))
+	write("sqlite://two.db", "sqlite://one.db")
 	if _, err := targetFromConfig(path, ""); err == nil || !strings.Contains(err.Error(), "--site") {
 		t.Errorf("different databases without --site: %v", err)
 	}
@@ -79,16 +78,7 @@ b.example.com {
 	}
 }
 
-func mustRead(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-func TestCommandRedactDSN_HidesPasswordsWhereverTheyAre(t *testing.T) {
+func TestRedactDSN_HidesPasswordsWhereverTheyAre(t *testing.T) {
 	cases := map[string]string{
 		"postgres://alice:s3cret@db.example.com:5432/app?sslmode=require&password=s3cret": "postgres://alice@db.example.com:5432/app",
 		"postgresql://db.example.com/app":                                                 "postgresql://db.example.com/app",
@@ -103,7 +93,7 @@ func TestCommandRedactDSN_HidesPasswordsWhereverTheyAre(t *testing.T) {
 	}
 }
 
-func TestCommandParseEnvFile_FollowsCaddysSyntax(t *testing.T) {
+func TestParseEnvFile_FollowsCaddysSyntax(t *testing.T) {
 	got, err := parseEnvFile(strings.NewReader(`# comment
 DATABASE_URL=postgres://u:p@db/app?sslmode=require
 export SECRET="two
@@ -136,7 +126,7 @@ EMPTY=
 	}
 }
 
-func TestCommandLoadEnvFile_DoesNotOverrideTheEnvironment(t *testing.T) {
+func TestLoadEnvFile_DoesNotOverrideTheEnvironment(t *testing.T) {
 	path := filepath.Join(t.TempDir(), ".env")
 	if err := os.WriteFile(path, []byte("CMD_TEST_SET=file\nCMD_TEST_UNSET=file\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -152,7 +142,7 @@ func TestCommandLoadEnvFile_DoesNotOverrideTheEnvironment(t *testing.T) {
 	}
 }
 
-func TestCommandCell_NeutralisesTerminalControls(t *testing.T) {
+func TestCell_NeutralisesTerminalControls(t *testing.T) {
 	if got := cell("Mallory\x1b]0;pwned\x07\tname\n"); got != "Mallory?]0;pwned??name?" {
 		t.Errorf("cell = %q", got)
 	}

@@ -1,4 +1,4 @@
-package caddyauth
+package authcmd
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/authgate/authgate/caddyauth/internal/wire"
 	"github.com/authgate/authgate/store"
 )
 
@@ -15,13 +16,13 @@ import (
 // token is a bearer credential, and an operator listing sessions needs the
 // id (which `sessions revoke --session` takes), not the means to use one.
 type adminSessionJSON struct {
-	ID        string  `json:"id"`
-	UserID    string  `json:"userId"`
-	ExpiresAt jsTime  `json:"expiresAt"`
-	CreatedAt jsTime  `json:"createdAt"`
-	UpdatedAt jsTime  `json:"updatedAt"`
-	IPAddress *string `json:"ipAddress"`
-	UserAgent *string `json:"userAgent"`
+	ID        string    `json:"id"`
+	UserID    string    `json:"userId"`
+	ExpiresAt wire.Time `json:"expiresAt"`
+	CreatedAt wire.Time `json:"createdAt"`
+	UpdatedAt wire.Time `json:"updatedAt"`
+	IPAddress *string   `json:"ipAddress"`
+	UserAgent *string   `json:"userAgent"`
 }
 
 func sessionsListCommand() *cobra.Command {
@@ -55,7 +56,7 @@ session objects without the token field. Tokens are never printed.`,
 			if asJSON {
 				out := make([]adminSessionJSON, len(list))
 				for i, s := range list {
-					out[i] = adminSessionJSON{s.ID, s.UserID, jsTime(s.ExpiresAt), jsTime(s.CreatedAt), jsTime(s.UpdatedAt), s.IPAddress, s.UserAgent}
+					out[i] = adminSessionJSON{s.ID, s.UserID, wire.Time(s.ExpiresAt), wire.Time(s.CreatedAt), wire.Time(s.UpdatedAt), s.IPAddress, s.UserAgent}
 				}
 				return writeJSONTo(env.out, out)
 			}

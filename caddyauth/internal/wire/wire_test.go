@@ -1,0 +1,64 @@
+package wire
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/store"
+)
+
+func TestTime_MarshalsAsJavaScriptsToJSON(t *testing.T) {
+	cases := []struct {
+		in   time.Time
+		want string
+	}{
+		{time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC), `"2024-05-06T07:08:09.123Z"`},
+		{time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), `"2024-05-06T07:08:09.000Z"`},
+		{time.Date(2024, 5, 6, 9, 8, 9, 5e6, time.FixedZone("CEST", 2*3600)), `"2024-05-06T07:08:09.005Z"`},
+	}
+	for _, tc := range cases {
+		b, err := json.Marshal(Time(tc.in))
+		if err != nil || string(b) != tc.want {
+			t.Errorf("Marshal(%v) = %s, %v; want %s", tc.in, b, err, tc.want)
+		}
+		var back Time
+		if err := json.Unmarshal(b, &back); err != nil || !time.Time(back).Equal(tc.in.Truncate(time.Millisecond)) {
+			t.Errorf("Unmarshal(%s) = %v, %v", b, time.Time(back), err)
+		}
+	}
+	var bad Time
+	if err := json.Unmarshal([]byte(`"yesterday"`), &bad); err == nil {
+		t.Error("a non-date string is accepted")
+	}
+}
+
+func TestFromUserAndSession_AreBetterAuthsObjects(t *testing.T) {
+	at := time.Date(2024, 1, 2, 3, 4, 5, 6e6, time.UTC)
+	image, ip := "https://img.example/a.png", "192.0.2.1"
+	cases := []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"user", FromUser(store.User{ID: "u1", Name: "Ada <3", Email: "ada@example.com", EmailVerified: true, Image: &image, CreatedAt: at, UpdatedAt: at.Add(time.Second)}),
+			`{"id":"u1","name":"Ada <3","email":"ada@example.com","emailVerified":true,"image":"https://img.example/a.png","createdAt":"2024-01-02T03:04:05.006Z","updatedAt":"2024-01-02T03:04:06.006Z"}`},
+		{"user without image", FromUser(store.User{ID: "u2", CreatedAt: at, UpdatedAt: at}),
+			`{"id":"u2","name":"","email":"","emailVerified":false,"image":null,"createdAt":"2024-01-02T03:04:05.006Z","updatedAt":"2024-01-02T03:04:05.006Z"}`},
+		{"session", FromSession(store.Session{ID: "s1", Token: "tok", UserID: "u1", ExpiresAt: at.Add(time.Hour), CreatedAt: at, UpdatedAt: at, IPAddress: &ip}),
+			`{"id":"s1","token":"tok","userId":"u1","expiresAt":"2024-01-02T04:04:05.006Z","createdAt":"2024-01-02T03:04:05.006Z","updatedAt":"2024-01-02T03:04:05.006Z","ipAddress":"192.0.2.1","userAgent":null}`},
+	}
+	for _, tc := range cases {
+		// Without HTML escaping, as the API and the admin commands write.
+		var buf strings.Builder
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(tc.v); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSuffix(buf.String(), "\n"); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+}
