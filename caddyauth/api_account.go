@@ -33,7 +33,7 @@ func (g *Gate) requireSession(w http.ResponseWriter, r *http.Request) (*authResu
 		return nil, errUnauthorized
 	}
 	if err != nil {
-		return nil, g.storeError(r, "session", err)
+		return nil, g.storeError(r, opSession, err)
 	}
 	if res.refreshed {
 		g.setSessionCookie(w, r, res.session.Token, false)
@@ -66,7 +66,7 @@ func (g *Gate) handleListSessions(w http.ResponseWriter, r *http.Request) *apiEr
 	}
 	list, err := g.store().ListSessions(r.Context(), res.user.ID, now())
 	if err != nil {
-		return g.storeError(r, "list-sessions", err)
+		return g.storeError(r, opListSessions, err)
 	}
 	out := make([]sessionJSON, len(list))
 	for i, s := range list {
@@ -89,7 +89,7 @@ func (g *Gate) handleRevokeSession(w http.ResponseWriter, r *http.Request) *apiE
 	}
 	id, err := g.store().DeleteUserSession(r.Context(), res.user.ID, token)
 	if err != nil {
-		return g.storeError(r, "revoke-session", err)
+		return g.storeError(r, opRevokeSession, err)
 	}
 	if id != "" {
 		g.forgetSessions(id)
@@ -128,7 +128,7 @@ func (g *Gate) revokeAll(w http.ResponseWriter, r *http.Request, keepCurrent boo
 	}
 	ids, err := g.store().DeleteSessions(r.Context(), res.user.ID, keep)
 	if err != nil {
-		return g.storeError(r, "revoke-sessions", err)
+		return g.storeError(r, opRevokeSessions, err)
 	}
 	g.forgetSessions(ids...)
 	event := eventRevokeSessions
@@ -172,7 +172,7 @@ func (g *Gate) handleUpdateUser(w http.ResponseWriter, r *http.Request) *apiErro
 	if _, err := g.store().UpdateUser(r.Context(), res.user.ID, upd, now()); errors.Is(err, store.ErrNotFound) {
 		return errFailedToUpdateUser
 	} else if err != nil {
-		return g.storeError(r, "update-user", err)
+		return g.storeError(r, opUpdateUser, err)
 	}
 	g.forgetUsers(res.user.ID)
 	g.audit(r, eventUpdateUser, res.user.ID, res.session.ID)
@@ -210,7 +210,7 @@ func (g *Gate) handleChangePassword(w http.ResponseWriter, r *http.Request) *api
 	}
 	revoked, err := g.store().SetPassword(r.Context(), res.user.ID, hash, revokeOthers, now())
 	if err != nil {
-		return g.storeError(r, "change-password", err)
+		return g.storeError(r, opChangePassword, err)
 	}
 	g.forgetSessions(revoked...)
 	g.audit(r, eventChangePassword, res.user.ID, res.session.ID, zap.Bool("revoke_other_sessions", revokeOthers))
@@ -224,7 +224,7 @@ func (g *Gate) handleChangePassword(w http.ResponseWriter, r *http.Request) *api
 		// starts a new one for this client.
 		sess, err := g.startSession(r, res.user.ID, res.dontRemember)
 		if err != nil {
-			return g.storeError(r, "change-password session", err)
+			return g.storeError(r, opChangePasswordSession, err)
 		}
 		g.setSessionCookie(w, r, sess.Token, res.dontRemember)
 		resp.Token = &sess.Token
@@ -265,7 +265,7 @@ func (g *Gate) handleDeleteUser(w http.ResponseWriter, r *http.Request) *apiErro
 	}
 	revoked, err := g.store().DeleteUser(r.Context(), res.user.ID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return g.storeError(r, "delete-user", err)
+		return g.storeError(r, opDeleteUser, err)
 	}
 	g.forgetSessions(revoked...)
 	g.forgetUsers(res.user.ID)
@@ -286,7 +286,7 @@ func (g *Gate) confirmPassword(r *http.Request, userID, password string) *apiErr
 		return errCredentialNotFound
 	}
 	if err != nil {
-		return g.storeError(r, "read credential", err)
+		return g.storeError(r, opReadCredential, err)
 	}
 	ok, err := passwords.verify(r.Context(), hash, password)
 	if err != nil && !isHashCapacityError(err) {

@@ -46,7 +46,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		// wrong in ways the app cannot detect.
 		g.logger.Error("session lookup failed", zap.String("client_ip", clientIP(r)), zap.Error(err))
 		gateStoreUnavailable.Inc()
-		countStoreError("gate")
+		storeErrorOps[opGate].Inc()
 		writeAPIError(w, errStoreUnavailable)
 		return nil
 	}
