@@ -99,7 +99,6 @@ var (
 		}
 		return c
 	}()
-
 )
 
 // registerMetrics adds the collectors to the config's registry. A registry
