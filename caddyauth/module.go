@@ -423,6 +423,20 @@ func (g *Gate) Cleanup() error {
 	return err
 }
 
+// validHeaderName accepts RFC 9110 token characters only.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
 func durationOr(d caddy.Duration, def time.Duration) time.Duration {
 	if d == 0 {
 		return def
