@@ -78,8 +78,10 @@ func (g *Gate) serveAPI(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
+	// Every endpoint but these two needs the database: one that cannot be
+	// reached is answered 503 before the request is looked at.
 	if sub != "/ok" && sub != "/error" {
-		if err := g.db.ensureReady(r.Context()); err != nil {
+		if err := g.store().Ready(r.Context()); err != nil {
 			writeAPIError(w, g.storeError(r, opConnect, err))
 			return nil
 		}

@@ -278,9 +278,6 @@ func (g *Gate) authenticate(ctx context.Context, r *http.Request, cred credentia
 		cacheMisses.Inc()
 	}
 
-	if err := g.db.ensureReady(ctx); err != nil {
-		return nil, err
-	}
 	lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	sess, user, err := g.store().SessionByToken(lctx, cred.token)
 	cancel()
@@ -328,9 +325,6 @@ func (g *Gate) finishAuth(ctx context.Context, r *http.Request, res *authResult,
 	out.dontRemember = dontRemember
 	if !refresh {
 		return &out, nil
-	}
-	if err := g.db.ensureReady(ctx); err != nil {
-		return nil, err
 	}
 	exp := t.Add(g.cfg.expiresIn)
 	rctx, cancel := context.WithTimeout(ctx, lookupTimeout)

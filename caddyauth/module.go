@@ -444,8 +444,9 @@ func durationOr(d caddy.Duration, def time.Duration) time.Duration {
 	return time.Duration(d)
 }
 
-// store returns the pool, connecting and migrating on first use when the
-// app's Start has not done it yet (Caddy starts apps in no fixed order).
+// store returns the database's store, which gets ready on its first query
+// when the app's Start has not made it so yet (Caddy starts apps in no
+// fixed order).
 func (g *Gate) store() *store.Store { return g.db.st }
 
 // Interface guards

@@ -187,7 +187,7 @@ func (g *Gate) servePage(w http.ResponseWriter, r *http.Request, sub string, rou
 	if e == nil && r.Method == http.MethodPost {
 		e = g.checkFormCSRF(r)
 		if e == nil {
-			if err := g.db.ensureReady(r.Context()); err != nil {
+			if err := g.store().Ready(r.Context()); err != nil {
 				e = g.storeError(r, opConnect, err)
 			}
 		}

@@ -76,7 +76,7 @@ func (g *Gate) provisionRateLimit() error {
 		Logger: g.logger,
 	}
 	if rl.Storage == "database" {
-		cfg.Database = readyStore{g.db}
+		cfg.Database = g.db.st
 	}
 	for _, r := range rl.Rules {
 		cfg.Rules = append(cfg.Rules, ratelimit.Rule{Path: r.Path, Window: time.Duration(r.Window), Max: r.Max})
@@ -184,28 +184,3 @@ func writeRateLimited(w http.ResponseWriter, d ratelimit.Decision) {
 		Message string `json:"message"`
 	}{rateLimitMessage})
 }
-
-// readyStore gives the limiter the database once it is connected and
-// migrated, on first use when the app's Start has not done it yet.
-type readyStore struct{ h *dbHandle }
-
-func (s readyStore) HitRateLimit(ctx context.Context, key string, window time.Duration, max int, t time.Time) (bool, time.Duration, error) {
-	if err := s.h.ensureReady(ctx); err != nil {
-		return false, 0, err
-	}
-	return s.h.st.HitRateLimit(ctx, key, window, max, t)
-}
-
-func (s readyStore) UndoRateLimit(ctx context.Context, key string, max int) error {
-	if err := s.h.ensureReady(ctx); err != nil {
-		return err
-	}
-	return s.h.st.UndoRateLimit(ctx, key, max)
-}
-
-func (s readyStore) DeleteRateLimitsBefore(ctx context.Context, cutoff time.Time) (int64, error) {
-	return s.h.st.DeleteRateLimitsBefore(ctx, cutoff)
-}
-
-// Interface guards
-var _ ratelimit.Store = readyStore{}
