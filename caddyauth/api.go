@@ -78,9 +78,11 @@ func (g *Gate) serveAPI(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
+	// Every endpoint but these two needs the database: one that cannot be
+	// reached is answered 503 before the request is looked at.
 	if sub != "/ok" && sub != "/error" {
-		if err := g.db.ensureReady(r.Context()); err != nil {
-			writeAPIError(w, g.storeError(r, "connect", err))
+		if err := g.store().Ready(r.Context()); err != nil {
+			writeAPIError(w, g.storeError(r, opConnect, err))
 			return nil
 		}
 	}
@@ -94,12 +96,12 @@ func (g *Gate) serveAPI(w http.ResponseWriter, r *http.Request) error {
 // base_path) and the endpoint name the metrics know it by: the route's path
 // without its leading slash, or endpointUnknown (and a nil handler) when it
 // is no route.
-func apiRoute(method, sub string) (apiHandler, string) {
+func apiRoute(method, sub string) (apiHandler, endpoint) {
 	if strings.Contains(sub, "//") {
 		return nil, endpointUnknown
 	}
 	if h, ok := routes[method+" "+sub]; ok {
-		return h, sub[1:]
+		return h, endpoint(sub[1:])
 	}
 	if method == http.MethodGet && strings.HasPrefix(sub, resetCallbackPrefix) {
 		if token := sub[len(resetCallbackPrefix):]; token != "" && !strings.Contains(token, "/") {
@@ -118,13 +120,13 @@ func apiRoute(method, sub string) (apiHandler, string) {
 // request, and drivers do not classify every way a database can refuse
 // (a hosted one's proxy answers with codes of its own). The log keeps the
 // cause, and tells a known outage from an unexpected error.
-func (g *Gate) storeError(r *http.Request, op string, err error) *apiError {
-	countStoreError(op)
+func (g *Gate) storeError(r *http.Request, op storeOp, err error) *apiError {
+	storeErrorOps[op].Inc()
 	msg := "auth store error"
 	if errors.Is(err, store.ErrUnavailable) {
 		msg = "auth store unavailable"
 	}
-	g.logger.Error(msg, zap.String("op", op), zap.String("client_ip", clientIP(r)), zap.Error(err))
+	g.logger.Error(msg, zap.String("op", op.String()), zap.String("client_ip", clientIP(r)), zap.Error(err))
 	return errStoreUnavailable
 }
 

@@ -35,7 +35,7 @@ func (g *Gate) requireSession(w http.ResponseWriter, r *http.Request) (*authResu
 		return nil, errUnauthorized
 	}
 	if err != nil {
-		return nil, g.storeError(r, "session", err)
+		return nil, g.storeError(r, opSession, err)
 	}
 	if res.refreshed {
 		g.setSessionCookie(w, r, res.session.Token, false)
@@ -68,7 +68,7 @@ func (g *Gate) handleListSessions(w http.ResponseWriter, r *http.Request) *apiEr
 	}
 	list, err := g.store().ListSessions(r.Context(), res.user.ID, now())
 	if err != nil {
-		return g.storeError(r, "list-sessions", err)
+		return g.storeError(r, opListSessions, err)
 	}
 	out := make([]wire.Session, len(list))
 	for i, s := range list {
@@ -91,7 +91,7 @@ func (g *Gate) handleRevokeSession(w http.ResponseWriter, r *http.Request) *apiE
 	}
 	id, err := g.store().DeleteUserSession(r.Context(), res.user.ID, token)
 	if err != nil {
-		return g.storeError(r, "revoke-session", err)
+		return g.storeError(r, opRevokeSession, err)
 	}
 	if id != "" {
 		g.forgetSessions(id)
@@ -130,7 +130,7 @@ func (g *Gate) revokeAll(w http.ResponseWriter, r *http.Request, keepCurrent boo
 	}
 	ids, err := g.store().DeleteSessions(r.Context(), res.user.ID, keep)
 	if err != nil {
-		return g.storeError(r, "revoke-sessions", err)
+		return g.storeError(r, opRevokeSessions, err)
 	}
 	g.forgetSessions(ids...)
 	event := eventRevokeSessions
@@ -174,7 +174,7 @@ func (g *Gate) handleUpdateUser(w http.ResponseWriter, r *http.Request) *apiErro
 	if _, err := g.store().UpdateUser(r.Context(), res.user.ID, upd, now()); errors.Is(err, store.ErrNotFound) {
 		return errFailedToUpdateUser
 	} else if err != nil {
-		return g.storeError(r, "update-user", err)
+		return g.storeError(r, opUpdateUser, err)
 	}
 	g.forgetUsers(res.user.ID)
 	g.audit(r, eventUpdateUser, res.user.ID, res.session.ID)
@@ -212,7 +212,7 @@ func (g *Gate) handleChangePassword(w http.ResponseWriter, r *http.Request) *api
 	}
 	revoked, err := g.store().SetPassword(r.Context(), res.user.ID, hash, revokeOthers, now())
 	if err != nil {
-		return g.storeError(r, "change-password", err)
+		return g.storeError(r, opChangePassword, err)
 	}
 	g.forgetSessions(revoked...)
 	g.audit(r, eventChangePassword, res.user.ID, res.session.ID, zap.Bool("revoke_other_sessions", revokeOthers))
@@ -226,7 +226,7 @@ func (g *Gate) handleChangePassword(w http.ResponseWriter, r *http.Request) *api
 		// starts a new one for this client.
 		sess, err := g.startSession(r, res.user.ID, res.dontRemember)
 		if err != nil {
-			return g.storeError(r, "change-password session", err)
+			return g.storeError(r, opChangePasswordSession, err)
 		}
 		g.setSessionCookie(w, r, sess.Token, res.dontRemember)
 		resp.Token = &sess.Token
@@ -267,7 +267,7 @@ func (g *Gate) handleDeleteUser(w http.ResponseWriter, r *http.Request) *apiErro
 	}
 	revoked, err := g.store().DeleteUser(r.Context(), res.user.ID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return g.storeError(r, "delete-user", err)
+		return g.storeError(r, opDeleteUser, err)
 	}
 	g.forgetSessions(revoked...)
 	g.forgetUsers(res.user.ID)
@@ -288,7 +288,7 @@ func (g *Gate) confirmPassword(r *http.Request, userID, pw string) *apiError {
 		return errCredentialNotFound
 	}
 	if err != nil {
-		return g.storeError(r, "read credential", err)
+		return g.storeError(r, opReadCredential, err)
 	}
 	ok, err := passwords.Verify(r.Context(), hash, pw)
 	if errors.Is(err, password.ErrMalformedHash) {

@@ -56,7 +56,7 @@ func (g *Gate) handleSignUp(w http.ResponseWriter, r *http.Request) *apiError {
 		return e
 	}
 	if g.cfg.disableSignUp {
-		signUpOutcomes["disabled"].Inc()
+		signUpOutcomes[signUpDisabled].Inc()
 		return errSignUpDisabled
 	}
 	b, e := readBody(w, r, true)
@@ -134,7 +134,7 @@ func (g *Gate) signUp(w http.ResponseWriter, r *http.Request, a newAccount) (_ s
 		return store.User{}, nil, errUserExists
 	}
 	if err != nil {
-		return store.User{}, nil, g.storeError(r, "sign-up", err)
+		return store.User{}, nil, g.storeError(r, opSignUp, err)
 	}
 
 	if g.cfg.requireVerified {
@@ -150,7 +150,7 @@ func (g *Gate) signUp(w http.ResponseWriter, r *http.Request, a newAccount) (_ s
 	sess, err := g.startSession(r, user.ID, a.dontRemember)
 	if err != nil {
 		g.audit(r, eventSignUp, user.ID, "") // the account exists all the same
-		return store.User{}, nil, g.storeError(r, "sign-up session", err)
+		return store.User{}, nil, g.storeError(r, opSignUpSession, err)
 	}
 	g.signedUp(r, user.ID, sess.ID)
 	g.setSessionCookie(w, r, sess.Token, a.dontRemember)
@@ -224,7 +224,7 @@ func (g *Gate) signIn(w http.ResponseWriter, r *http.Request, email, pw string, 
 		g.signInRefused(r, reasonUnknownEmail, "")
 		return store.User{}, store.Session{}, errInvalidEmailOrPassword
 	case err != nil:
-		return store.User{}, store.Session{}, g.storeError(r, "sign-in", err)
+		return store.User{}, store.Session{}, g.storeError(r, opSignIn, err)
 	}
 	ok, err := passwords.Verify(r.Context(), hash, pw)
 	if errors.Is(err, password.ErrMalformedHash) {
@@ -249,7 +249,7 @@ func (g *Gate) signIn(w http.ResponseWriter, r *http.Request, email, pw string, 
 
 	sess, err := g.startSession(r, user.ID, dontRemember)
 	if err != nil {
-		return store.User{}, store.Session{}, g.storeError(r, "sign-in session", err)
+		return store.User{}, store.Session{}, g.storeError(r, opSignInSession, err)
 	}
 	g.signedIn(r, user.ID, sess.ID)
 	g.setSessionCookie(w, r, sess.Token, dontRemember)
@@ -269,7 +269,7 @@ func (g *Gate) checkPluginGuards(r *http.Request, user *store.User) *apiError {
 	}
 	if user.Banned {
 		if err := g.store().LiftExpiredBan(r.Context(), user.ID, t); err != nil {
-			return g.storeError(r, "sign-in", err)
+			return g.storeError(r, opSignIn, err)
 		}
 		user.Banned, user.BanExpires = false, nil
 	}

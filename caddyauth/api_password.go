@@ -65,12 +65,12 @@ func (g *Gate) requestPasswordReset(r *http.Request, email, redirectTo string) *
 		return nil
 	}
 	if err != nil {
-		return g.storeError(r, "request-password-reset", err)
+		return g.storeError(r, opRequestPasswordReset, err)
 	}
 	token := store.RandomString(24)
 	t := now()
 	if err := g.store().CreateVerification(r.Context(), resetIdentifierPrefix+token, user.ID, t.Add(resetTokenLifetime), t); err != nil {
-		return g.storeError(r, "request-password-reset", err)
+		return g.storeError(r, opRequestPasswordReset, err)
 	}
 	link := g.emailLink("/reset-password/"+token) + "?callbackURL=" + encodeCookieValue(redirectTo)
 	mail.SendAsync(g.mail, mail.Message{Type: mail.TypeResetPassword, To: user.Email, URL: link, Token: token, User: wire.FromUser(user), UserID: user.ID}, g.logger)
@@ -105,7 +105,7 @@ func (g *Gate) handleResetPasswordCallback(w http.ResponseWriter, r *http.Reques
 	} else if errors.Is(err, store.ErrNotFound) {
 		q.Set("error", "INVALID_TOKEN")
 	} else {
-		return g.storeError(r, "reset-password callback", err)
+		return g.storeError(r, opResetPasswordCallback, err)
 	}
 	target.RawQuery = q.Encode()
 	redirectJSON(w, target.String())
@@ -155,7 +155,7 @@ func (g *Gate) resetPassword(r *http.Request, token, newPassword string) (e *api
 	if _, err := g.store().VerificationValue(r.Context(), resetIdentifierPrefix+token, now()); errors.Is(err, store.ErrNotFound) {
 		return errInvalidToken
 	} else if err != nil {
-		return g.storeError(r, "reset-password", err)
+		return g.storeError(r, opResetPassword, err)
 	}
 	hash, err := passwords.Hash(r.Context(), newPassword)
 	if err != nil {
@@ -168,7 +168,7 @@ func (g *Gate) resetPassword(r *http.Request, token, newPassword string) (e *api
 	case errors.Is(err, store.ErrUserNotFound):
 		return errUserNotFound
 	case err != nil:
-		return g.storeError(r, "reset-password", err)
+		return g.storeError(r, opResetPassword, err)
 	}
 	g.forgetSessions(revoked...)
 	g.audit(r, eventPasswordReset, userID, "")

@@ -26,7 +26,7 @@ func (g *Gate) signOut(w http.ResponseWriter, r *http.Request) *apiError {
 	if cred := g.credentialFrom(r); cred.token != "" {
 		userID, sessionID := g.sessionOwner(r, cred.token)
 		if err := g.store().DeleteSessionByToken(r.Context(), cred.token); err != nil {
-			return g.storeError(r, "sign-out", err)
+			return g.storeError(r, opSignOut, err)
 		}
 		g.forgetToken(cred.token)
 		if sessionID != "" { // else there was no such session to end
@@ -57,7 +57,7 @@ func (g *Gate) handleGetSession(w http.ResponseWriter, r *http.Request) *apiErro
 		return nil
 	}
 	if err != nil {
-		return g.storeError(r, "get-session", err)
+		return g.storeError(r, opGetSession, err)
 	}
 	if res.refreshed {
 		g.setSessionCookie(w, r, res.session.Token, false)

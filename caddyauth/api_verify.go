@@ -64,7 +64,7 @@ func (g *Gate) handleSendVerificationEmail(w http.ResponseWriter, r *http.Reques
 
 	res, err := g.authenticate(r.Context(), r, g.credentialFrom(r), true)
 	if err != nil && !errors.Is(err, errNoSession) {
-		return g.storeError(r, "send-verification-email", err)
+		return g.storeError(r, opSendVerificationEmail, err)
 	}
 	if res != nil {
 		if res.user.Email != email {
@@ -97,7 +97,7 @@ func (g *Gate) handleSendVerificationEmail(w http.ResponseWriter, r *http.Reques
 			g.audit(r, eventVerificationEmailSent, user.ID, "")
 		}
 	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return g.storeError(r, "send-verification-email", err)
+		return g.storeError(r, opSendVerificationEmail, err)
 	}
 	if err := sleepUntil(r.Context(), deadline); err != nil {
 		return nil // the client went away
@@ -145,14 +145,14 @@ func (g *Gate) handleVerifyEmail(w http.ResponseWriter, r *http.Request) *apiErr
 		return fail("USER_NOT_FOUND", "User not found")
 	}
 	if err != nil {
-		return g.storeError(r, "verify-email", err)
+		return g.storeError(r, opVerifyEmail, err)
 	}
 	if claims.UserID != "" && claims.UserID != user.ID {
 		return fail("INVALID_TOKEN", "Invalid token")
 	}
 	if !user.EmailVerified {
 		if _, err := g.store().MarkEmailVerified(r.Context(), user.ID, now()); err != nil {
-			return g.storeError(r, "verify-email", err)
+			return g.storeError(r, opVerifyEmail, err)
 		}
 		g.forgetUsers(user.ID)
 		g.audit(r, eventEmailVerified, user.ID, "")

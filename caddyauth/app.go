@@ -60,7 +60,7 @@ func (a *App) Start() error {
 	a.mu.Unlock()
 	for _, h := range handles {
 		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-		err := h.ensureReady(ctx)
+		err := h.st.Ready(ctx)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("auth_gate database: %w", err)

@@ -106,7 +106,7 @@ func auditUserAgent(ua string) string {
 // signedIn records a successful sign-in.
 func (g *Gate) signedIn(r *http.Request, userID, sessionID string) {
 	g.audit(r, eventSignIn, userID, sessionID)
-	signInOutcomes["success"].Inc()
+	signInOutcomes[signInSuccess].Inc()
 }
 
 // signInRefused records a sign-in refused for reason; userID is empty
@@ -115,15 +115,15 @@ func (g *Gate) signInRefused(r *http.Request, reason, userID string) {
 	g.auditFailure(r, eventSignIn, reason, userID, "")
 	switch reason {
 	case reasonRateLimited:
-		signInOutcomes["rate_limited"].Inc()
+		signInOutcomes[signInRateLimited].Inc()
 	case reasonUnverified:
-		signInOutcomes["unverified"].Inc()
+		signInOutcomes[signInUnverified].Inc()
 	case reasonBanned:
-		signInOutcomes["banned"].Inc()
+		signInOutcomes[signInBanned].Inc()
 	case reasonTwoFactor:
-		signInOutcomes["two_factor_required"].Inc()
+		signInOutcomes[signInTwoFactorRequired].Inc()
 	default:
-		signInOutcomes["invalid_credentials"].Inc()
+		signInOutcomes[signInInvalidCredentials].Inc()
 	}
 }
 
@@ -131,23 +131,23 @@ func (g *Gate) signInRefused(r *http.Request, reason, userID string) {
 // no session (require_email_verification) or starting it failed.
 func (g *Gate) signedUp(r *http.Request, userID, sessionID string) {
 	g.audit(r, eventSignUp, userID, sessionID)
-	signUpOutcomes["success"].Inc()
+	signUpOutcomes[signUpSuccess].Inc()
 }
 
 // signUpExists records a sign-up for an address that has an account.
 func (g *Gate) signUpExists(r *http.Request) {
 	g.auditFailure(r, eventSignUp, reasonExists, "", "")
-	signUpOutcomes["exists"].Inc()
+	signUpOutcomes[signUpExists].Inc()
 }
 
 // apiRateLimited records a request refused by the per-client limit before
 // routing, as an outcome of the endpoint it was for.
-func (g *Gate) apiRateLimited(r *http.Request, endpoint string) {
-	switch endpoint {
+func (g *Gate) apiRateLimited(r *http.Request, ep endpoint) {
+	switch ep {
 	case endpointSignIn:
 		g.signInRefused(r, reasonRateLimited, "")
 	case endpointSignUp:
-		signUpOutcomes["rate_limited"].Inc()
+		signUpOutcomes[signUpRateLimited].Inc()
 	}
 }
 

@@ -7,8 +7,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
-	"github.com/authgate/authgate/store"
 )
 
 func init() {
@@ -75,9 +73,7 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.AllArgs(&v) {
 				return d.Errf("%s: expects exactly one value", sub)
 			}
-			if err := g.setString(d, sub, v); err != nil {
-				return err
-			}
+			g.setString(sub, v)
 		case "secret":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -101,8 +97,9 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.AllArgs(&v) {
 				return d.Errf("%s: expects exactly one duration", sub)
 			}
+			// Ranges are checked in Provision, for JSON too.
 			dur, err := caddy.ParseDuration(v)
-			if err != nil || dur < 0 {
+			if err != nil {
 				return d.Errf("%s: invalid duration %q (use forms like 30m, 12h, 7d)", sub, v)
 			}
 			cd := caddy.Duration(dur)
@@ -119,8 +116,11 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.AllArgs(&v) {
 				return d.Errf("%s: expects exactly one number", sub)
 			}
+			// 0 is refused here because in JSON it means the default, which
+			// a Caddyfile gets by leaving the setting out; ranges are checked
+			// in Provision, for JSON too.
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
+			if err != nil || n == 0 {
 				return d.Errf("%s: %q is not a positive whole number", sub, v)
 			}
 			if sub == "password_min_length" {
@@ -166,7 +166,9 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-func (g *Gate) setString(d *caddyfile.Dispenser, sub, v string) error {
+// setString sets a one-value subdirective; Provision checks the values, for
+// JSON configs too.
+func (g *Gate) setString(sub, v string) {
 	switch sub {
 	case "database":
 		g.Database = v
@@ -177,19 +179,12 @@ func (g *Gate) setString(d *caddyfile.Dispenser, sub, v string) error {
 	case "login_url":
 		g.LoginURL = v
 	case "migrate":
-		if v != "auto" && v != "off" {
-			return d.Errf("migrate: must be auto or off, got %q", v)
-		}
 		g.Migrate = v
 	case "schema":
-		if err := store.CheckSchema(v); err != nil {
-			return d.Errf("schema: %v", err)
-		}
 		g.Schema = v
 	case "notify_database":
 		g.NotifyDatabase = v
 	}
-	return nil
 }
 
 // flagArg reads an optional on/off after a flag subdirective; the bare flag
@@ -220,9 +215,6 @@ func (g *Gate) unmarshalIdentityHeaders(d *caddyfile.Dispenser) error {
 		var v string
 		if !d.AllArgs(&v) {
 			return d.Errf("identity_headers: %s expects exactly one header name", key)
-		}
-		if !validHeaderName(v) {
-			return d.Errf("identity_headers: %q is not a valid header name", v)
 		}
 		switch key {
 		case "id":

@@ -2,7 +2,6 @@ package caddyauth
 
 import (
 	"cmp"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -24,15 +23,14 @@ import (
 // so the pool survives and connections are not re-established.
 var dbPool = caddy.NewUsagePool()
 
-// dbHandle is one shared pool plus the once-per-process readiness state,
-// the session cache of that database, the sweep of its expired rows and, on
+// dbHandle is one shared pool (which gets ready, connected and migrated,
+// on first use: see store.Store.Ready), the session cache of that database, the sweep of its expired rows and, on
 // PostgreSQL, the listener that keeps the cache in step with revocations
 // made anywhere.
 type dbHandle struct {
-	st      *store.Store
-	migrate bool
-	cache   *sessioncache.Cache[authResult]
-	logger  *zap.Logger
+	st     *store.Store
+	cache  *sessioncache.Cache[authResult]
+	logger *zap.Logger
 
 	// notifyDSN is where to LISTEN for revocation notices; empty on SQLite,
 	// whose single instance invalidates its cache itself.
@@ -45,12 +43,7 @@ type dbHandle struct {
 	sweepFirst, sweepEvery time.Duration
 	stopSweeper            func()
 
-	mu    sync.Mutex
-	ready atomic.Bool
-	// readying serialises ensureReady: a channel, so that requests queued
-	// behind one waiting for a database that hangs leave at their own
-	// deadline. Made under mu on first use.
-	readying chan struct{}
+	mu sync.Mutex // guards stopListener and stopSweeper
 }
 
 // Destruct implements caddy.Destructor: the last user is gone.
@@ -66,41 +59,6 @@ func (h *dbHandle) Destruct() error {
 		stopSweeper()
 	}
 	return h.st.Close()
-}
-
-// ensureReady connects and applies migrations once. A failure is not cached:
-// the next request tries again, so a database that comes up late is picked
-// up without restarting Caddy.
-func (h *dbHandle) ensureReady(ctx context.Context) error {
-	if h.ready.Load() {
-		return nil
-	}
-	h.mu.Lock()
-	if h.readying == nil {
-		h.readying = make(chan struct{}, 1)
-	}
-	readying := h.readying
-	h.mu.Unlock()
-	select {
-	case readying <- struct{}{}:
-		defer func() { <-readying }()
-	case <-ctx.Done():
-		return fmt.Errorf("connect: %w: %w", store.ErrUnavailable, ctx.Err())
-	}
-	if h.ready.Load() {
-		return nil
-	}
-	var err error
-	if h.migrate {
-		err = h.st.Migrate(ctx)
-	} else {
-		err = h.st.Detect(ctx)
-	}
-	if err != nil {
-		return err
-	}
-	h.ready.Store(true)
-	return nil
 }
 
 // startListener starts listening for revocation notices, once, when some
@@ -150,11 +108,11 @@ func acquireDB(dsn, notifyDSN, schema string, migrate, caching bool, logger *zap
 	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%t", dsn, notifyDSN, schema, migrate))
 	key := hex.EncodeToString(sum[:])
 	val, _, err := dbPool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		st, err := store.Open(dsn, store.Options{Logger: logger, Schema: schema})
+		st, err := store.Open(dsn, store.Options{Logger: logger, Schema: schema, Migrate: migrate})
 		if err != nil {
 			return nil, err
 		}
-		h := &dbHandle{st: st, migrate: migrate, cache: newSessionCache(defaultCacheEntries), logger: logger,
+		h := &dbHandle{st: st, cache: newSessionCache(defaultCacheEntries), logger: logger,
 			sweepFirst: sweepFirstDelay, sweepEvery: sweepInterval}
 		if st.Driver() == "postgres" {
 			h.notifyDSN = cmp.Or(notifyDSN, dsn)

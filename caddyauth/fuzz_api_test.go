@@ -104,7 +104,7 @@ func (fg *fuzzGate) session(t *testing.T) string {
 	t.Helper()
 	ctx := context.Background()
 	st := fg.g.store()
-	if err := fg.g.db.ensureReady(ctx); err != nil {
+	if err := fg.g.db.st.Ready(ctx); err != nil {
 		t.Fatalf("store: %v", err)
 	}
 	user, err := st.UserByEmail(ctx, "alice@example.com")

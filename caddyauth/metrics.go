@@ -30,16 +30,6 @@ func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
 	}, labels)
 }
 
-// resolve returns the children of v for each value of its one label, so
-// that they are exported (as 0) before their first use and cost no lookup.
-func resolve(v *prometheus.CounterVec, values ...string) map[string]prometheus.Counter {
-	m := make(map[string]prometheus.Counter, len(values))
-	for _, val := range values {
-		m[val] = v.WithLabelValues(val)
-	}
-	return m
-}
-
 var (
 	gateDecisionsVec = counterVec("gate_decisions_total",
 		"Requests outside base_path by what the gate did: authenticated (passed on with identity, public paths included), public (passed on without identity), redirected (to login_url), unauthorized (401), store_unavailable (503).",
@@ -94,9 +84,6 @@ var (
 	gateUnauthorized     = gateDecisionsVec.WithLabelValues("unauthorized")
 	gateStoreUnavailable = gateDecisionsVec.WithLabelValues("store_unavailable")
 
-	signInOutcomes = resolve(signInVec, "success", "invalid_credentials", "unverified", "banned", "two_factor_required", "rate_limited", "busy", "error")
-	signUpOutcomes = resolve(signUpVec, "success", "exists", "invalid", "disabled", "rate_limited", "busy", "error")
-
 	cacheHits   = sessionCacheVec.WithLabelValues("hit")
 	cacheMisses = sessionCacheVec.WithLabelValues("miss")
 
@@ -112,17 +99,6 @@ var (
 		}
 		return c
 	}()
-
-	// storeErrorOps are the op names storeError is called with (the same
-	// words as in its log entries), plus "gate" for the gate's session
-	// lookup; any other name counts as "other".
-	storeErrorOps = resolve(storeErrorsVec,
-		"gate", "connect", "session", "get-session", "list-sessions",
-		"sign-up", "sign-up session", "sign-in", "sign-in session", "sign-out",
-		"revoke-session", "revoke-sessions", "update-user", "change-password",
-		"change-password session", "delete-user", "read credential",
-		"request-password-reset", "reset-password callback", "reset-password",
-		"send-verification-email", "verify-email", "other")
 )
 
 // registerMetrics adds the collectors to the config's registry. A registry
@@ -143,15 +119,6 @@ func registerMetrics(ctx caddy.Context) error {
 	return nil
 }
 
-// countStoreError counts a database failure of op.
-func countStoreError(op string) {
-	c, ok := storeErrorOps[op]
-	if !ok {
-		c = storeErrorOps["other"]
-	}
-	c.Inc()
-}
-
 // countLocalInvalidation counts one invalidation of n sessions or users,
 // when there was anything to invalidate.
 func countLocalInvalidation(n int) {
@@ -160,12 +127,141 @@ func countLocalInvalidation(n int) {
 	}
 }
 
-// Endpoint names of the API metrics.
+// signInOutcome is the outcome label of sign_in_total.
+type signInOutcome uint8
+
 const (
-	endpointSignIn        = "sign-in/email"
-	endpointSignUp        = "sign-up/email"
-	endpointResetCallback = "reset-password/:token"
-	endpointUnknown       = "unknown"
+	signInSuccess signInOutcome = iota
+	signInInvalidCredentials
+	signInUnverified
+	signInBanned
+	signInTwoFactorRequired
+	signInRateLimited
+	signInBusy
+	signInError
+	numSignInOutcomes
+)
+
+var signInOutcomeNames = [numSignInOutcomes]string{
+	signInSuccess:            "success",
+	signInInvalidCredentials: "invalid_credentials",
+	signInUnverified:         "unverified",
+	signInBanned:             "banned",
+	signInTwoFactorRequired:  "two_factor_required",
+	signInRateLimited:        "rate_limited",
+	signInBusy:               "busy",
+	signInError:              "error",
+}
+
+// signUpOutcome is the outcome label of sign_up_total.
+type signUpOutcome uint8
+
+const (
+	signUpSuccess signUpOutcome = iota
+	signUpExists
+	signUpInvalid
+	signUpDisabled
+	signUpRateLimited
+	signUpBusy
+	signUpError
+	numSignUpOutcomes
+)
+
+var signUpOutcomeNames = [numSignUpOutcomes]string{
+	signUpSuccess:     "success",
+	signUpExists:      "exists",
+	signUpInvalid:     "invalid",
+	signUpDisabled:    "disabled",
+	signUpRateLimited: "rate_limited",
+	signUpBusy:        "busy",
+	signUpError:       "error",
+}
+
+// storeOp names a database operation in store_errors_total and in the log
+// entry of its failure.
+type storeOp uint8
+
+const (
+	opGate storeOp = iota // the gate's session lookup
+	opConnect
+	opSession
+	opGetSession
+	opListSessions
+	opSignUp
+	opSignUpSession
+	opSignIn
+	opSignInSession
+	opSignOut
+	opRevokeSession
+	opRevokeSessions
+	opUpdateUser
+	opChangePassword
+	opChangePasswordSession
+	opDeleteUser
+	opReadCredential
+	opRequestPasswordReset
+	opResetPasswordCallback
+	opResetPassword
+	opSendVerificationEmail
+	opVerifyEmail
+	numStoreOps
+)
+
+var storeOpNames = [numStoreOps]string{
+	opGate:                  "gate",
+	opConnect:               "connect",
+	opSession:               "session",
+	opGetSession:            "get-session",
+	opListSessions:          "list-sessions",
+	opSignUp:                "sign-up",
+	opSignUpSession:         "sign-up session",
+	opSignIn:                "sign-in",
+	opSignInSession:         "sign-in session",
+	opSignOut:               "sign-out",
+	opRevokeSession:         "revoke-session",
+	opRevokeSessions:        "revoke-sessions",
+	opUpdateUser:            "update-user",
+	opChangePassword:        "change-password",
+	opChangePasswordSession: "change-password session",
+	opDeleteUser:            "delete-user",
+	opReadCredential:        "read credential",
+	opRequestPasswordReset:  "request-password-reset",
+	opResetPasswordCallback: "reset-password callback",
+	opResetPassword:         "reset-password",
+	opSendVerificationEmail: "send-verification-email",
+	opVerifyEmail:           "verify-email",
+}
+
+func (op storeOp) String() string { return storeOpNames[op] }
+
+// resolveAll returns the children of v for each of names, indexed as names
+// is, so that they are exported (as 0) before their first use and cost no
+// lookup.
+func resolveAll(v *prometheus.CounterVec, names []string) []prometheus.Counter {
+	c := make([]prometheus.Counter, len(names))
+	for i, name := range names {
+		c[i] = v.WithLabelValues(name)
+	}
+	return c
+}
+
+// The children of the labelled counters, indexed by their typed labels, so
+// that no label value can be misspelt.
+var (
+	signInOutcomes = resolveAll(signInVec, signInOutcomeNames[:])
+	signUpOutcomes = resolveAll(signUpVec, signUpOutcomeNames[:])
+	storeErrorOps  = resolveAll(storeErrorsVec, storeOpNames[:])
+)
+
+// endpoint is the endpoint label of api_requests_total: the path of a
+// route without its leading slash, or one of the names below.
+type endpoint string
+
+const (
+	endpointSignIn        endpoint = "sign-in/email"
+	endpointSignUp        endpoint = "sign-up/email"
+	endpointResetCallback endpoint = "reset-password/:token"
+	endpointUnknown       endpoint = "unknown"
 )
 
 // countSignInAnswer counts the outcomes of sign-in that show in the error it
@@ -174,9 +270,9 @@ const (
 func countSignInAnswer(e *apiError) {
 	switch e {
 	case errHashingBusy:
-		signInOutcomes["busy"].Inc()
+		signInOutcomes[signInBusy].Inc()
 	case errInternal, errStoreUnavailable:
-		signInOutcomes["error"].Inc()
+		signInOutcomes[signInError].Inc()
 	}
 }
 
@@ -186,13 +282,13 @@ func countSignUpAnswer(e *apiError) {
 	switch e {
 	case nil, errUserExists:
 	case errSignUpDisabled:
-		signUpOutcomes["disabled"].Inc()
+		signUpOutcomes[signUpDisabled].Inc()
 	case errHashingBusy:
-		signUpOutcomes["busy"].Inc()
+		signUpOutcomes[signUpBusy].Inc()
 	case errInternal, errStoreUnavailable:
-		signUpOutcomes["error"].Inc()
+		signUpOutcomes[signUpError].Inc()
 	default:
-		signUpOutcomes["invalid"].Inc()
+		signUpOutcomes[signUpInvalid].Inc()
 	}
 }
 
@@ -231,7 +327,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // count adds the answer to api_requests_total. A handler that wrote
 // nothing was answered 200 by the server.
-func (w *statusWriter) count(endpoint string) {
+func (w *statusWriter) count(ep endpoint) {
 	status := w.status
 	if status == 0 {
 		status = http.StatusOK
@@ -240,5 +336,5 @@ func (w *statusWriter) count(endpoint string) {
 	if status < len(statusLabels) {
 		label = statusLabels[status]
 	}
-	apiRequestsVec.WithLabelValues(endpoint, label).Inc()
+	apiRequestsVec.WithLabelValues(string(ep), label).Inc()
 }

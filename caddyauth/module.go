@@ -430,6 +430,20 @@ func (g *Gate) Cleanup() error {
 	return err
 }
 
+// validHeaderName accepts RFC 9110 token characters only.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
 func durationOr(d caddy.Duration, def time.Duration) time.Duration {
 	if d == 0 {
 		return def
@@ -437,8 +451,9 @@ func durationOr(d caddy.Duration, def time.Duration) time.Duration {
 	return time.Duration(d)
 }
 
-// store returns the pool, connecting and migrating on first use when the
-// app's Start has not done it yet (Caddy starts apps in no fixed order).
+// store returns the database's store, which gets ready on its first query
+// when the app's Start has not made it so yet (Caddy starts apps in no
+// fixed order).
 func (g *Gate) store() *store.Store { return g.db.st }
 
 // Interface guards

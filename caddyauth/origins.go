@@ -72,15 +72,6 @@ func (g *Gate) requestOrigin(r *http.Request) (scheme, host string) {
 	return scheme, strings.ToLower(r.Host)
 }
 
-// isSecure tells whether cookies for this request get the __Secure- prefix
-// and the Secure attribute.
-func (g *Gate) isSecure(r *http.Request) bool {
-	if g.cfg.baseURL != nil {
-		return g.cfg.secure
-	}
-	return r.TLS != nil
-}
-
 // trustedOrigin reports whether origin (as sent in an Origin header, or the
 // origin of an absolute URL) is the site's own or a trusted one.
 func (g *Gate) trustedOrigin(r *http.Request, origin string) bool {

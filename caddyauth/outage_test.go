@@ -162,7 +162,7 @@ func TestStoreError_EveryStoreFailureIs503(t *testing.T) {
 		fmt.Errorf("op: %w", &pq.Error{Code: "42P01", Message: `relation "session" does not exist`}),
 		errors.New("something no one classified"),
 	} {
-		if got := g.storeError(r, "get-session", err); got != errStoreUnavailable {
+		if got := g.storeError(r, opGetSession, err); got != errStoreUnavailable {
 			t.Errorf("storeError(%v) = %v, want %v", err, got, errStoreUnavailable)
 		}
 	}

@@ -182,14 +182,14 @@ func (g *Gate) servePage(w http.ResponseWriter, r *http.Request, sub string, rou
 	if d := g.limitRequest(r, limitPath); !d.Allowed {
 		e = pageRateLimited(w, d)
 		if route.api != "" {
-			g.apiRateLimited(r, route.api[1:]) // audited and counted as the API's
+			g.apiRateLimited(r, endpoint(route.api[1:])) // audited and counted as the API's
 		}
 	}
 	if e == nil && r.Method == http.MethodPost {
 		e = g.checkFormCSRF(r)
 		if e == nil {
-			if err := g.db.ensureReady(r.Context()); err != nil {
-				e = g.storeError(r, "connect", err)
+			if err := g.store().Ready(r.Context()); err != nil {
+				e = g.storeError(r, opConnect, err)
 			}
 		}
 	}

@@ -76,7 +76,7 @@ func (g *Gate) provisionRateLimit() error {
 		Logger: g.logger,
 	}
 	if rl.Storage == "database" {
-		cfg.Database = readyStore{g.db}
+		cfg.Database = g.db.st
 	}
 	for _, r := range rl.Rules {
 		cfg.Rules = append(cfg.Rules, ratelimit.Rule{Path: r.Path, Window: time.Duration(r.Window), Max: r.Max})
@@ -137,34 +137,6 @@ func (g *Gate) limitSignIn(r *http.Request, email string) (_ ratelimit.Decision,
 	}
 }
 
-// limitTokenLookup limits what made-up bearer tokens cost (see
-// ratelimit.Limiter.Token). Signed credentials (cookies, signed bearer
-// values) are never refused here: a made-up one fails its signature check
-// without a query, so a signed-in user on the same address is not affected;
-// nor is a raw token the session cache knows. The refusal is 429 rather
-// than 401: the gate cannot tell whether the token is valid, so it must not
-// pass the request on (not even to a public path, as for a store failure),
-// and a 401 would tell a client with a valid token to throw it away.
-func (g *Gate) limitTokenLookup(r *http.Request, cred credential) ratelimit.Decision {
-	if g.limiter == nil || !cred.raw {
-		return allowed
-	}
-	ip := clientIP(r)
-	d := g.limiter.Token(ip)
-	if d.Allowed || g.cfg.cacheTTL > 0 && g.db.cache.Get(cred.token, now(), g.cfg.cacheTTL) != nil {
-		return allowed
-	}
-	g.logRateLimited(d, ip)
-	return d
-}
-
-// countTokenMiss counts a raw bearer token that found no valid session.
-func (g *Gate) countTokenMiss(r *http.Request, cred credential) {
-	if g.limiter != nil && cred.raw {
-		g.limiter.TokenMiss(clientIP(r))
-	}
-}
-
 // emailDigest stands for an address in the limiter's keys, so that the
 // memory store and the database table hold no email addresses.
 func (g *Gate) emailDigest(email string) string {
@@ -212,28 +184,3 @@ func writeRateLimited(w http.ResponseWriter, d ratelimit.Decision) {
 		Message string `json:"message"`
 	}{rateLimitMessage})
 }
-
-// readyStore gives the limiter the database once it is connected and
-// migrated, on first use when the app's Start has not done it yet.
-type readyStore struct{ h *dbHandle }
-
-func (s readyStore) HitRateLimit(ctx context.Context, key string, window time.Duration, max int, t time.Time) (bool, time.Duration, error) {
-	if err := s.h.ensureReady(ctx); err != nil {
-		return false, 0, err
-	}
-	return s.h.st.HitRateLimit(ctx, key, window, max, t)
-}
-
-func (s readyStore) UndoRateLimit(ctx context.Context, key string, max int) error {
-	if err := s.h.ensureReady(ctx); err != nil {
-		return err
-	}
-	return s.h.st.UndoRateLimit(ctx, key, max)
-}
-
-func (s readyStore) DeleteRateLimitsBefore(ctx context.Context, cutoff time.Time) (int64, error) {
-	return s.h.st.DeleteRateLimitsBefore(ctx, cutoff)
-}
-
-// Interface guards
-var _ ratelimit.Store = readyStore{}

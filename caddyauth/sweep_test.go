@@ -32,7 +32,7 @@ func TestSweeper_DeletesExpiredRowsSoonAfterStartThenPeriodically(t *testing.T) 
 		t.Cleanup(release)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := h.ensureReady(ctx); err != nil {
+		if err := h.st.Ready(ctx); err != nil {
 			t.Fatal(err)
 		}
 		h.sweepFirst, h.sweepEvery = 20*time.Millisecond, 50*time.Millisecond

@@ -115,10 +115,23 @@ func (s *Store) detectLocked(ctx context.Context) error {
 	return nil
 }
 
-// queries returns the statements for the detected layout, detecting it on
-// first use when neither Migrate nor Detect ran. A layout given in Options
-// is detected too: the plugin columns must be known before any sign-in or
-// session lookup.
+// Ready makes the store ready for queries, as every method that needs it
+// does on first use: it connects, applies the migrations when
+// Options.Migrate is set, and detects the schema. Once done it costs one
+// atomic load; a failure is not remembered, so a database that comes up
+// late is picked up by the next call. Callers use it to fail early, at
+// start, rather than on the first request.
+func (s *Store) Ready(ctx context.Context) error {
+	ctx, cancel := boundSchemaWork(ctx)
+	defer cancel()
+	_, err := s.queries(ctx)
+	return err
+}
+
+// queries returns the statements for the detected layout, getting ready
+// (see Ready) on first use when neither Migrate nor Detect ran. A layout
+// given in Options is detected too: the plugin columns must be known
+// before any sign-in or session lookup.
 func (s *Store) queries(ctx context.Context) (*queries, error) {
 	if q := s.q.Load(); q != nil && q.detected {
 		return q, nil
@@ -127,8 +140,13 @@ func (s *Store) queries(ctx context.Context) (*queries, error) {
 		return nil, wrap("detect column layout", err)
 	}
 	defer s.detectMu.unlock()
-	if q := s.q.Load(); q != nil && q.detected { // another caller detected meanwhile
+	if q := s.q.Load(); q != nil && q.detected { // another caller got ready meanwhile
 		return q, nil
+	}
+	if s.migrateOnReady {
+		if _, err := s.migrate(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.detectLocked(ctx); err != nil {
 		return nil, err

@@ -2,12 +2,14 @@ package store
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	migrate "github.com/rubenv/sql-migrate"
 
@@ -245,5 +247,44 @@ func diffLines(t *testing.T, before, after []string) {
 	if !reflect.DeepEqual(before, after) {
 		t.Errorf("schema changed:\nbefore:\n  %s\nafter:\n  %s",
 			strings.Join(before, "\n  "), strings.Join(after, "\n  "))
+	}
+}
+
+// TestReady_MigratesOnFirstUseWhenAsked: a store opened with Migrate gets
+// ready by itself on the first call that needs the database, whatever the
+// call, so that no caller can reach a table before the migrations ran;
+// without Migrate the first call only detects, and fails on an empty
+// database.
+func TestReady_MigratesOnFirstUseWhenAsked(t *testing.T) {
+	now := time.Now()
+	first := map[string]func(ctx context.Context, st *Store) error{
+		"Ready": func(ctx context.Context, st *Store) error { return st.Ready(ctx) },
+		"SessionByToken": func(ctx context.Context, st *Store) error {
+			_, _, err := st.SessionByToken(ctx, "no-such-token")
+			if errors.Is(err, ErrNotFound) {
+				return nil
+			}
+			return err
+		},
+		"HitRateLimit": func(ctx context.Context, st *Store) error {
+			_, _, err := st.HitRateLimit(ctx, "key", time.Second, 1, now)
+			return err
+		},
+	}
+	for name, call := range first {
+		t.Run(name, func(t *testing.T) {
+			testsupport.Both(t, func(t *testing.T, dsn string) {
+				if err := call(testCtx(t), openStore(t, dsn, Options{})); err == nil {
+					t.Errorf("without Migrate, %s succeeded on an empty database", name)
+				}
+				st := openStore(t, dsn, Options{Migrate: true})
+				if err := call(testCtx(t), st); err != nil {
+					t.Fatalf("with Migrate, first call %s: %v", name, err)
+				}
+				if got := bookkeeping(t, st); !reflect.DeepEqual(got, wantBookkeeping) {
+					t.Errorf("bookkeeping = %v, want %v", got, wantBookkeeping)
+				}
+			})
+		})
 	}
 }

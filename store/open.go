@@ -26,14 +26,18 @@ type Options struct {
 	// Schema is "auto" (detect at Migrate), "camel" or "snake". Empty means
 	// "auto".
 	Schema string
+	// Migrate makes the store apply the embedded migrations when it gets
+	// ready (see Ready), not only detect the schema.
+	Migrate bool
 }
 
 // Store is one connection pool to one database.
 type Store struct {
-	db      *sqlx.DB
-	dialect *dialect
-	log     *zap.Logger
-	schema  string // requested layout: "auto", "camel" or "snake"
+	db             *sqlx.DB
+	dialect        *dialect
+	log            *zap.Logger
+	schema         string // requested layout: "auto", "camel" or "snake"
+	migrateOnReady bool   // Options.Migrate
 
 	// sqlitePath is the database file; empty on PostgreSQL.
 	sqlitePath string
@@ -63,7 +67,7 @@ func Open(dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{log: log, schema: schema, dialect: parsed.dialect}
+	s := &Store{log: log, schema: schema, migrateOnReady: opts.Migrate, dialect: parsed.dialect}
 	if err := s.dialect.open(s, parsed); err != nil {
 		return nil, err
 	}

@@ -44,10 +44,9 @@ type queries struct {
 	deleteSessions      string
 	deleteOtherSessions string
 
-	insertVerification         string
-	verificationValue          string
-	consumeVerification        string
-	deleteExpiredVerifications string
+	insertVerification  string
+	verificationValue   string
+	consumeVerification string
 }
 
 // isCredential selects the credential account of user ? in an "account"
@@ -124,7 +123,6 @@ func buildQueries(l layout, d *dialect, p Plugins) *queries {
 		// re-checks a row deleted under it; SQLite serialises writers).
 		consumeVerification: x(`DELETE FROM "verification" WHERE "identifier" = ?
 			RETURNING ` + selectList("", "", "value", "expiresAt", "createdAt")),
-		deleteExpiredVerifications: x(`DELETE FROM "verification" WHERE ` + d.cmpTime(`{expiresAt}`) + ` <= ?`),
 	}
 	if p.Banned && p.BanExpires {
 		// Better Auth's own unban on sign-in clears all three. Without an

@@ -72,6 +72,9 @@ func (s *Store) HitRateLimit(ctx context.Context, key string, window time.Durati
 	ctx, cancel := bound(ctx)
 	defer cancel()
 	const op = "rate limit"
+	if _, err := s.queries(ctx); err != nil { // the table comes with the migrations
+		return false, 0, wrap(op, err)
+	}
 	nowMs, windowMs := now.UnixMilli(), window.Milliseconds()
 	if windowMs < 1 {
 		windowMs = 1
@@ -104,6 +107,9 @@ func (s *Store) HitRateLimit(ctx context.Context, key string, window time.Durati
 func (s *Store) UndoRateLimit(ctx context.Context, key string, max int) error {
 	ctx, cancel := bound(ctx)
 	defer cancel()
+	if _, err := s.queries(ctx); err != nil {
+		return wrap("undo rate limit", err)
+	}
 	_, err := s.db.ExecContext(ctx, rateLimitSQL[s.dialect].undo, max, max, key)
 	return wrap("undo rate limit", err)
 }
@@ -114,6 +120,9 @@ func (s *Store) UndoRateLimit(ctx context.Context, key string, max int) error {
 func (s *Store) DeleteRateLimitsBefore(ctx context.Context, cutoff time.Time) (int64, error) {
 	ctx, cancel := bound(ctx)
 	defer cancel()
+	if _, err := s.queries(ctx); err != nil {
+		return 0, wrap("delete expired rate limits", err)
+	}
 	res, err := s.db.ExecContext(ctx, rateLimitSQL[s.dialect].del, cutoff.UnixMilli())
 	if err != nil {
 		return 0, wrap("delete expired rate limits", err)

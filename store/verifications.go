@@ -96,26 +96,6 @@ func consume(ctx context.Context, db sqlx.QueryerContext, q *queries, identifier
 	return value, nil
 }
 
-// DeleteExpiredVerifications removes rows with expiresAt <= now.
-func (s *Store) DeleteExpiredVerifications(ctx context.Context, now time.Time) (int64, error) {
-	ctx, cancel := bound(ctx)
-	defer cancel()
-	const op = "delete expired verifications"
-	q, err := s.queries(ctx)
-	if err != nil {
-		return 0, wrap(op, err)
-	}
-	res, err := s.db.ExecContext(ctx, q.deleteExpiredVerifications, s.dialect.cmpTimeArg(normTime(now)))
-	if err != nil {
-		return 0, wrap(op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, wrap(op, err)
-	}
-	return n, nil
-}
-
 // ResetPassword consumes the verification row identifier (as
 // ConsumeVerification), takes its value as the user id, and sets the
 // password (as SetPassword, revoking all sessions), all in ONE transaction:

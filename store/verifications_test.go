@@ -141,23 +141,6 @@ func TestConsumeVerification_IsSingleUseAndRejectsExpiredRows(t *testing.T) {
 	})
 }
 
-func TestDeleteExpiredVerifications_RemovesRowsExpiredAtOrBeforeNow(t *testing.T) {
-	eachLayout(t, func(t *testing.T, st *Store) {
-		now := testNow.Add(time.Hour)
-		mkVerification(t, st, "past", "v", now.Add(-time.Millisecond), testNow)
-		mkVerification(t, st, "now", "v", now, testNow)
-		mkVerification(t, st, "future", "v", now.Add(time.Millisecond), testNow)
-
-		n, err := st.DeleteExpiredVerifications(testCtx(t), now)
-		if err != nil || n != 2 {
-			t.Fatalf("DeleteExpiredVerifications = %d, %v; want 2", n, err)
-		}
-		if left := count(t, st, `SELECT count(*) FROM "verification" WHERE "identifier" = 'future'`); left != 1 {
-			t.Errorf("the unexpired row was deleted")
-		}
-	})
-}
-
 // consumers are the two ways of using up a verification row.
 var consumers = []struct {
 	name string
@@ -351,9 +334,9 @@ func TestSQLite_DrizzleIntegerTimesCompareByTime(t *testing.T) {
 	if _, err := st.VerificationValue(ctx, "int-dead", now); !errors.Is(err, ErrNotFound) {
 		t.Errorf("VerificationValue(int-dead): err = %v, want ErrNotFound", err)
 	}
-	n, err := st.DeleteExpiredVerifications(ctx, now)
+	n, _, err := st.DeleteExpired(ctx, now)
 	if err != nil || n != 2 {
-		t.Fatalf("DeleteExpiredVerifications = %d, %v; want 2 (int-dead, text-dead)", n, err)
+		t.Fatalf("DeleteExpired = %d verifications, %v; want 2 (int-dead, text-dead)", n, err)
 	}
 	if v, err := st.ConsumeVerification(ctx, "int-live", now); err != nil || v != "a" {
 		t.Errorf("ConsumeVerification(int-live) = %q, %v", v, err)
