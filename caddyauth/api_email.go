@@ -257,7 +257,7 @@ func (g *Gate) signIn(w http.ResponseWriter, r *http.Request, email, pw string, 
 }
 
 // checkPluginGuards refuses a sign-in that Better Auth's plugins would have
-// stopped (SPEC §8), in Better Auth's order: the admin plugin's ban is
+// stopped, in Better Auth's order: the admin plugin's ban is
 // checked when the session would be created, and two-factor after that. A
 // ban that has run out is lifted instead, as Better Auth does, and user
 // updated to match.

@@ -113,7 +113,7 @@ func (g *Gate) handleResetPasswordCallback(w http.ResponseWriter, r *http.Reques
 }
 
 // handleResetPassword is POST /reset-password: consume the token, set the
-// new password and revoke every session of the user (SPEC §2), atomically.
+// new password and revoke every session of the user, atomically.
 func (g *Gate) handleResetPassword(w http.ResponseWriter, r *http.Request) *apiError {
 	b, e := readBody(w, r, false)
 	if e != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/authgate/authgate/internal/testsupport"
 )
 
-// No enumeration (issue 5, item 3): nothing in an answer tells a known
+// No enumeration: nothing in an answer tells a known
 // address from an unknown one. Timing is measured by the benchmarks below,
 // over many tries, not by a timed test:
 //

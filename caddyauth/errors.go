@@ -30,9 +30,9 @@ var (
 	errUserExists             = newAPIError(http.StatusUnprocessableEntity, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "User already exists. Use another email.")
 	errEmailNotVerified       = newAPIError(http.StatusForbidden, "EMAIL_NOT_VERIFIED", "Email not verified")
 	errBannedUser             = newAPIError(http.StatusForbidden, "BANNED_USER", "You have been banned from this application. Please contact support if you believe this is an error.")
-	// Not Better Auth's: it answers a two-factor step (SPEC §10) that
-	// auth_gate does not have yet. Until then an enrolled user is refused,
-	// never let in on the password alone (SPEC §8).
+	// Not Better Auth's: it stands for the two-factor step that auth_gate
+	// does not have yet. Until then a user enrolled in two-factor under
+	// Better Auth is refused, never let in on the password alone.
 	errTwoFactorRequired       = newAPIError(http.StatusForbidden, "TWO_FACTOR_REQUIRED", "This account uses two-factor authentication, and two-factor sign-in is not available yet. Please contact support.")
 	errSignUpDisabled          = newAPIError(http.StatusBadRequest, "EMAIL_PASSWORD_SIGN_UP_DISABLED", "Email and password sign up is not enabled")
 	errUnauthorized            = newAPIError(http.StatusUnauthorized, "UNAUTHORIZED", "Unauthorized")

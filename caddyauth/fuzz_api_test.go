@@ -21,7 +21,7 @@ import (
 	"github.com/authgate/authgate/store"
 )
 
-// Fuzz targets for the auth API (issue 5, item 5), one per endpoint family:
+// Fuzz targets for the auth API, one per endpoint family:
 // arbitrary bodies, content types, paths and queries go through ServeHTTP
 // on a SQLite-backed gate, provisioned once per target. The invariant: the
 // status is one the API documents, the body is JSON (empty for a 404 or an
@@ -241,7 +241,7 @@ func rawRequest(method, path, query string) *http.Request {
 	return r
 }
 
-// Statuses the auth API documents (SPEC §2, §6 and Better Auth's table);
+// Statuses the auth API documents (the README's and Better Auth's);
 // 502 is a failed email delivery, 503 an unavailable store or a full
 // hashing queue.
 var (

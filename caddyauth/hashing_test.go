@@ -13,7 +13,7 @@ import (
 	"github.com/authgate/authgate/internal/testsupport"
 )
 
-// TestHashing_500ConcurrentSignInsStayBounded (issue 5, item 2): a burst of
+// TestHashing_500ConcurrentSignInsStayBounded: a burst of
 // 500 sign-in attempts at once, good and bad credentials mixed, against one
 // gate. The bounded pool must answer every one (200, 401, or 503 with
 // Retry-After: none hangs, none is a 500), keep the heap within what its

@@ -19,7 +19,7 @@ import (
 	"github.com/authgate/authgate/internal/testsupport"
 )
 
-// Hostile input (issue 5, items 4 and 5): every answer to a malformed,
+// Hostile input: every answer to a malformed,
 // oversized, mistyped or forged request is the right status with a JSON
 // {message, code} body — never a 500, never a Go error string — and a
 // rejected request writes nothing.
@@ -1028,7 +1028,7 @@ func TestHostile_CrossSiteRequests(t *testing.T) {
 	})
 }
 
-// TestHostile_ConcurrentSignUpsOfOneEmail (issue 5, item 6): 100 sign-ups
+// TestHostile_ConcurrentSignUpsOfOneEmail: 100 sign-ups
 // of one address at once, in several spellings, make exactly one user with
 // one credential account. The rest are told the address is taken, or are
 // shed by the hashing pool; none is a 500.

@@ -14,7 +14,7 @@ import (
 	"github.com/authgate/authgate/caddyauth/internal/emailaddr"
 )
 
-// maxBodyBytes bounds every auth API request body (SPEC §2).
+// maxBodyBytes bounds every auth API request body; beyond it, 413.
 const maxBodyBytes = 64 << 10
 
 // writeJSON sends v the way JSON.stringify would: no HTML escaping.

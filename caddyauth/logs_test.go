@@ -14,7 +14,7 @@ import (
 	"github.com/authgate/authgate/internal/testsupport"
 )
 
-// Logs (issue 5, item 7; SPEC §6): the log of a full flow, as the built
+// Logs: the log of a full flow, as the built
 // binary writes it at debug level, holds no password, session token, cookie
 // value, password hash, reset token, verification token or secret.
 

@@ -89,7 +89,7 @@ func wantNoSessionCookie(t *testing.T, w *httptest.ResponseRecorder) {
 	}
 }
 
-// TestPlugins_BannedUsersAreRefused: SPEC §8. A user the old service banned
+// TestPlugins_BannedUsersAreRefused: a user the old service banned
 // gets 403 BANNED_USER at sign-in, with Better Auth's message and no session,
 // and the sessions they hold are no sessions: 401 at the gate (cached or
 // not), null at get-session, 401 at list-sessions. A ban whose expiry has
@@ -161,7 +161,7 @@ func TestPlugins_BannedUsersAreRefused(t *testing.T) {
 	}
 }
 
-// TestPlugins_TwoFactorUsersGetNoSessionFromThePassword: SPEC §8. Until
+// TestPlugins_TwoFactorUsersGetNoSessionFromThePassword: until
 // two-factor sign-in exists, a user enrolled under Better Auth is refused
 // with a clear 403, never given a session or a cookie on the password alone.
 // Sessions they already hold passed two-factor under Better Auth and stay.
@@ -195,7 +195,7 @@ func TestPlugins_TwoFactorUsersGetNoSessionFromThePassword(t *testing.T) {
 	}
 }
 
-// TestPlugins_OAuthOnlyUsersCannotUseAPassword: SPEC §8. A user with only
+// TestPlugins_OAuthOnlyUsersCannotUseAPassword: a user with only
 // an OAuth account row gets Better Auth's INVALID_EMAIL_OR_PASSWORD, even
 // when the OAuth row holds something in its password column.
 func TestPlugins_OAuthOnlyUsersCannotUseAPassword(t *testing.T) {
@@ -215,7 +215,7 @@ func TestPlugins_OAuthOnlyUsersCannotUseAPassword(t *testing.T) {
 	}
 }
 
-// TestPlugins_LegacyAccountIssuerIsFilled: SPEC §8. On a database that
+// TestPlugins_LegacyAccountIssuerIsFilled: on a database that
 // Better Auth 1.7.0–1.7.2 migrated, account.issuer is required; sign-up
 // fills it as those releases did instead of failing.
 func TestPlugins_LegacyAccountIssuerIsFilled(t *testing.T) {

@@ -8,11 +8,11 @@ import (
 )
 
 // Expired verification rows and sessions are deleted in the background, so
-// that the tables do not grow without end (SPEC §6): Better Auth deletes a
+// that the tables do not grow without end: Better Auth deletes a
 // row only when it happens to read it after expiry, and nothing else ever
 // does.
 const (
-	// sweepFirstDelay is within a minute of start, as the SPEC asks, yet
+	// sweepFirstDelay is within a minute of start, as promised, yet
 	// leaves the start itself (and a fleet restarting at once) alone.
 	sweepFirstDelay = 30 * time.Second
 	sweepInterval   = time.Hour

@@ -11,7 +11,7 @@ import (
 )
 
 // TestSweeper_DeletesExpiredRowsSoonAfterStartThenPeriodically: expired
-// verification rows and sessions must not pile up (SPEC §6): a sweep soon
+// verification rows and sessions must not pile up: a sweep soon
 // after start, then one every interval, until the last user of the
 // database is gone.
 func TestSweeper_DeletesExpiredRowsSoonAfterStartThenPeriodically(t *testing.T) {
