@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/authgate/authgate/caddyauth/internal/bacodec"
 	"github.com/authgate/authgate/store"
 )
 
@@ -74,7 +75,7 @@ func (g *Gate) credentialFrom(r *http.Request) credential {
 			v := strings.TrimSpace(auth[7:])
 			if strings.Contains(v, ".") {
 				// Better Auth's bearer plugin: a signed value, URL-encoded or not.
-				if tok, ok := verifySignedValue(g.cfg.keys, v); ok {
+				if tok, ok := bacodec.Verify(g.cfg.keys, v); ok {
 					return credential{token: tok, presented: true}
 				}
 			} else if validTokenShape(v) {
@@ -88,7 +89,7 @@ func (g *Gate) credentialFrom(r *http.Request) credential {
 	if !ok {
 		return credential{}
 	}
-	tok, ok := verifySignedValue(g.cfg.keys, raw)
+	tok, ok := bacodec.Verify(g.cfg.keys, raw)
 	if !ok {
 		return credential{presented: true, cookie: true}
 	}
@@ -187,9 +188,7 @@ func (g *Gate) authenticate(ctx context.Context, r *http.Request, cred credentia
 func (g *Gate) finishAuth(ctx context.Context, r *http.Request, res *authResult, t time.Time, disableRefresh bool, gen uint64) (*authResult, error) {
 	dontRemember := false
 	if raw, ok := readCookie(r.Header, cookieName(dontRememberCookie, g.isSecure(r))); ok {
-		if v, ok := verifySignedValue(g.cfg.keys, raw); ok && v == "true" {
-			dontRemember = true
-		}
+		dontRemember = bacodec.IsDontRemember(g.cfg.keys, raw)
 	}
 	refresh := !disableRefresh && !dontRemember && g.refreshDue(res.session, t)
 	if !dontRemember && !refresh {
@@ -260,14 +259,14 @@ func (g *Gate) refreshDue(s store.Session, t time.Time) bool {
 // a browser-session cookie plus the signed dont_remember marker.
 func (g *Gate) setSessionCookie(w http.ResponseWriter, r *http.Request, token string, dontRemember bool) {
 	secure := g.isSecure(r)
-	signed := signCookieValue(g.cfg.keys[0], token)
+	signed := bacodec.Sign(g.cfg.keys[0], token)
 	maxAge := int(g.cfg.expiresIn / time.Second)
 	if dontRemember {
 		maxAge = -1
 	}
-	setCookie(w.Header(), cookieName(sessionTokenCookie, secure), encodeCookieValue(signed), maxAge, secure)
+	setCookie(w.Header(), cookieName(sessionTokenCookie, secure), bacodec.EncodeURIComponent(signed), maxAge, secure)
 	if dontRemember {
-		setCookie(w.Header(), cookieName(dontRememberCookie, secure), encodeCookieValue(signCookieValue(g.cfg.keys[0], "true")), -1, secure)
+		setCookie(w.Header(), cookieName(dontRememberCookie, secure), bacodec.DontRememberCookie(g.cfg.keys[0]), -1, secure)
 	}
 	if g.cfg.bearer {
 		w.Header().Set("Set-Auth-Token", signed)
