@@ -21,6 +21,7 @@ import (
 	_ "github.com/lib/pq"
 	_ "modernc.org/sqlite"
 
+	"github.com/authgate/authgate/caddyauth/internal/formtoken"
 	"github.com/authgate/authgate/caddyauth/internal/mail"
 	"github.com/authgate/authgate/caddyauth/internal/ratelimit"
 	"github.com/authgate/authgate/store"
@@ -166,6 +167,7 @@ type Gate struct {
 	public caddyhttp.MatchPath
 
 	limiter *ratelimit.Limiter // nil: rate_limit off
+	forms   *formtoken.Codec   // nil: pages off
 }
 
 // IdentityHeaders names the request headers that carry the caller's
@@ -268,6 +270,11 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	}
 	for _, s := range secrets {
 		g.cfg.keys = append(g.cfg.keys, []byte(s))
+	}
+	if g.Pages {
+		if g.forms, err = formtoken.New(g.cfg.keys, formTokenLifetime); err != nil {
+			return err
+		}
 	}
 
 	webhook := repl.ReplaceAll(g.EmailWebhook, "")
