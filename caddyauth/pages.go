@@ -280,16 +280,18 @@ func (g *Gate) showPage(w http.ResponseWriter, r *http.Request, p *pageData) *ap
 	return nil
 }
 
-// readPageForm reads a form post, checks its form token and reads its
-// redirect field; an invalid redirect target falls back to /.
+// readPageForm reads a form post and checks its form token. The redirect
+// field (an invalid target falls back to /) and the reset link's token are
+// read first, so that a refused form is shown again as it was.
 func (g *Gate) readPageForm(w http.ResponseWriter, r *http.Request, p *pageData) (*body, *apiError) {
 	b, e := readBody(w, r, true)
 	if e != nil {
 		return nil, e
 	}
+	if t, _ := b.str("redirect", false); t != "" && g.validRedirect(r, t) {
+		p.Redirect = t
+	}
 	if p.page == "reset-password" {
-		// Read before the form token, so that a refused form is shown
-		// again rather than the page for a missing link.
 		if t, _ := b.str("token", false); validTokenShape(t) {
 			p.Token = t
 		}
@@ -300,9 +302,6 @@ func (g *Gate) readPageForm(w http.ResponseWriter, r *http.Request, p *pageData)
 			g.logger.Debug("form post refused", zap.String("page", p.page), zap.Error(err))
 			return nil, errFormToken
 		}
-	}
-	if t, _ := b.str("redirect", false); t != "" && g.validRedirect(r, t) {
-		p.Redirect = t
 	}
 	return b, nil
 }

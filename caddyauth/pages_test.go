@@ -622,9 +622,10 @@ func TestPageForms_RequireAFormTokenForTheirOwnForm(t *testing.T) {
 			"garbage":              "not-a-token",
 		} {
 			t.Run(path+"/"+name, func(t *testing.T) {
-				w := tg.do(browserPost("/auth"+path, form+"&formToken="+url.QueryEscape(token)))
+				w := tg.do(browserPost("/auth"+path, form+"&redirect=%2Fnext&formToken="+url.QueryEscape(token)))
 				body := wantPage(t, w, http.StatusForbidden)
-				if !strings.Contains(body, "Reload the page and try again.") || !strings.Contains(body, `role="alert"`) {
+				if !strings.Contains(body, "Reload the page and try again.") || !strings.Contains(body, `role="alert"`) ||
+					!strings.Contains(body, `name="redirect" value="/next"`) {
 					t.Errorf("refusal page lacks the message:\n%s", body)
 				}
 				if sc := w.Header().Values("Set-Cookie"); len(sc) != 0 {
