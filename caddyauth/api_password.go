@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authgate/authgate/caddyauth/internal/bacodec"
 	"github.com/authgate/authgate/caddyauth/internal/mail"
 	"github.com/authgate/authgate/caddyauth/internal/wire"
 	"github.com/authgate/authgate/store"
@@ -72,7 +73,7 @@ func (g *Gate) requestPasswordReset(r *http.Request, email, redirectTo string) *
 	if err := g.store().CreateVerification(r.Context(), resetIdentifierPrefix+token, user.ID, t.Add(resetTokenLifetime), t); err != nil {
 		return g.storeError(r, opRequestPasswordReset, err)
 	}
-	link := g.emailLink("/reset-password/"+token) + "?callbackURL=" + encodeCookieValue(redirectTo)
+	link := g.emailLink("/reset-password/"+token) + "?callbackURL=" + bacodec.EncodeURIComponent(redirectTo)
 	mail.SendAsync(g.mail, mail.Message{Type: mail.TypeResetPassword, To: user.Email, URL: link, Token: token, User: wire.FromUser(user), UserID: user.ID}, g.logger)
 	g.audit(r, eventPasswordResetRequest, user.ID, "")
 	return nil

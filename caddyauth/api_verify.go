@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/authgate/authgate/caddyauth/internal/bacodec"
 	"github.com/authgate/authgate/caddyauth/internal/emailaddr"
 	"github.com/authgate/authgate/caddyauth/internal/mail"
 	"github.com/authgate/authgate/caddyauth/internal/wire"
@@ -31,7 +32,7 @@ var (
 // verificationMessage builds the email-verification mail for user.
 func (g *Gate) verificationMessage(r *http.Request, user store.User, callbackURL string) (mail.Message, error) {
 	t := now()
-	token, err := signJWT(g.cfg.keys[0], verificationClaims{
+	token, err := bacodec.SignEmailToken(g.cfg.keys[0], bacodec.EmailClaims{
 		Email: user.Email, UserID: user.ID, IssuedAt: t.Unix(), ExpiresAt: t.Add(verifyTokenLifetime).Unix(),
 	})
 	if err != nil {
@@ -40,7 +41,7 @@ func (g *Gate) verificationMessage(r *http.Request, user store.User, callbackURL
 	if callbackURL == "" {
 		callbackURL = "/"
 	}
-	link := g.emailLink("/verify-email") + "?token=" + token + "&callbackURL=" + encodeCookieValue(callbackURL)
+	link := g.emailLink("/verify-email") + "?token=" + token + "&callbackURL=" + bacodec.EncodeURIComponent(callbackURL)
 	return mail.Message{Type: mail.TypeVerifyEmail, To: user.Email, URL: link, Token: token, User: wire.FromUser(user), UserID: user.ID}, nil
 }
 
@@ -132,9 +133,9 @@ func (g *Gate) handleVerifyEmail(w http.ResponseWriter, r *http.Request) *apiErr
 		}
 		return newAPIError(http.StatusUnauthorized, code, message)
 	}
-	claims, err := verifyJWT(g.cfg.keys, q.Get("token"), now())
+	claims, err := bacodec.VerifyEmailToken(g.cfg.keys, q.Get("token"), now())
 	switch {
-	case errors.Is(err, errJWTExpired):
+	case errors.Is(err, bacodec.ErrExpiredToken):
 		return fail("TOKEN_EXPIRED", "Token expired")
 	case err != nil || claims.UpdateTo != "" || !emailaddr.Valid(claims.Email):
 		// Change-email tokens belong to a flow auth_gate does not offer.

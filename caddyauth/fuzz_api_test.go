@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/authgate/authgate/caddyauth/internal/bacodec"
 	"github.com/authgate/authgate/caddyauth/internal/password"
 	"github.com/authgate/authgate/internal/testsupport"
 	"github.com/authgate/authgate/store"
@@ -368,7 +369,7 @@ func FuzzAPI_PasswordReset(f *testing.F) {
 }
 
 func FuzzAPI_Verification(f *testing.F) {
-	good, _ := signJWT([]byte(testSecret), verificationClaims{Email: "alice@example.com", IssuedAt: 1, ExpiresAt: 4102444800})
+	good, _ := bacodec.SignEmailToken([]byte(testSecret), bacodec.EmailClaims{Email: "alice@example.com", IssuedAt: 1, ExpiresAt: 4102444800})
 	f.Add(false, "token="+good+"&callbackURL=%2Fwelcome", "", []byte(nil))
 	f.Add(false, "token="+good, "", []byte(nil))
 	f.Add(false, "token=garbage&callbackURL=/x", "", []byte(nil))

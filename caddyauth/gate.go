@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/authgate/authgate/caddyauth/internal/bacodec"
 	"github.com/authgate/authgate/caddyauth/internal/ratelimit"
 	"github.com/authgate/authgate/store"
 )
@@ -134,7 +135,7 @@ func (g *Gate) credentialFrom(r *http.Request) credential {
 			v := strings.TrimSpace(auth[7:])
 			if strings.Contains(v, ".") {
 				// Better Auth's bearer plugin: a signed value, URL-encoded or not.
-				if tok, ok := verifySignedValue(g.cfg.keys, v); ok {
+				if tok, ok := bacodec.Verify(g.cfg.keys, v); ok {
 					return credential{token: tok, presented: true}
 				}
 			} else if validTokenShape(v) {
@@ -148,7 +149,7 @@ func (g *Gate) credentialFrom(r *http.Request) credential {
 	if !ok {
 		return credential{}
 	}
-	tok, ok := verifySignedValue(g.cfg.keys, raw)
+	tok, ok := bacodec.Verify(g.cfg.keys, raw)
 	if !ok {
 		return credential{presented: true, cookie: true}
 	}
@@ -313,9 +314,7 @@ func (g *Gate) authenticate(ctx context.Context, r *http.Request, cred credentia
 func (g *Gate) finishAuth(ctx context.Context, r *http.Request, res *authResult, t time.Time, disableRefresh bool, gen uint64) (*authResult, error) {
 	dontRemember := false
 	if raw, ok := readCookie(r.Header, cookieName(dontRememberCookie, g.isSecure(r))); ok {
-		if v, ok := verifySignedValue(g.cfg.keys, raw); ok && v == "true" {
-			dontRemember = true
-		}
+		dontRemember = bacodec.IsDontRemember(g.cfg.keys, raw)
 	}
 	refresh := !disableRefresh && !dontRemember && g.refreshDue(res.session, t)
 	if !dontRemember && !refresh {

@@ -179,7 +179,7 @@ func decodeJSON(t *testing.T, w *httptest.ResponseRecorder) map[string]any {
 }
 
 // wireCookie computes a session cookie value with the documented algorithm
-// (Better Auth's), independently of cookies.go: encodeURIComponent(token + "." +
+// (Better Auth's), independently of package bacodec: encodeURIComponent(token + "." +
 // base64std(HMAC-SHA256(secret, token))).
 func wireCookie(secret, token string) string {
 	mac := hmac.New(sha256.New, []byte(secret))

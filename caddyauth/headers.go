@@ -2,6 +2,8 @@ package caddyauth
 
 import (
 	"net/http"
+
+	"github.com/authgate/authgate/caddyauth/internal/bacodec"
 )
 
 // identityHeaderValue makes v safe to forward in a request header: every
@@ -11,7 +13,7 @@ import (
 // percent-decoder) whatever it contains; plain ASCII without '%', the usual
 // case, comes back as it is, without allocating.
 func identityHeaderValue(v string) string {
-	return percentEncode(v, headerByteNeedsEscape)
+	return bacodec.PercentEncode(v, headerByteNeedsEscape)
 }
 
 func headerByteNeedsEscape(c byte) bool {

@@ -2,6 +2,8 @@ package caddyauth
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/authgate/authgate/caddyauth/internal/bacodec"
 	"github.com/authgate/authgate/internal/testsupport"
 )
 
@@ -719,7 +722,7 @@ func TestHostile_ForgedVerificationTokens(t *testing.T) {
 		id := up["user"].(map[string]any)["id"].(string)
 		enc := func(s string) string { return b64url([]byte(s)) }
 		claims := fmt.Sprintf(`{"email":"alice@example.com","userId":%q,"iat":1,"exp":4102444800}`, id)
-		good, _ := signJWT([]byte(testSecret), verificationClaims{Email: "alice@example.com", UserID: id, IssuedAt: 1, ExpiresAt: 4102444800})
+		good, _ := bacodec.SignEmailToken([]byte(testSecret), bacodec.EmailClaims{Email: "alice@example.com", UserID: id, IssuedAt: 1, ExpiresAt: 4102444800})
 		parts := strings.Split(good, ".")
 		forged := []struct{ name, token string }{
 			{"alg none", enc(`{"alg":"none"}`) + "." + enc(claims) + "."},
@@ -755,8 +758,9 @@ func mustJWT(t *testing.T, secret, claims string) string {
 func mustJWTHeader(t *testing.T, secret, header, claims string) string {
 	t.Helper()
 	signing := b64url([]byte(header)) + "." + b64url([]byte(claims))
-	mac := cookieMAC([]byte(secret), signing)
-	return signing + "." + b64url(mac[:])
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(signing))
+	return signing + "." + b64url(mac.Sum(nil))
 }
 
 // Redirect targets (item 4): callbackURL and redirectTo are relative paths

@@ -2,6 +2,7 @@ package caddyauth
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -140,10 +141,9 @@ func formDecode(s []byte) string {
 		if c == '+' {
 			c = ' '
 		} else if c == '%' && i+2 < len(s) {
-			hi, ok1 := fromHexDigit(s[i+1])
-			lo, ok2 := fromHexDigit(s[i+2])
-			if ok1 && ok2 {
-				c = hi<<4 | lo
+			var b [1]byte
+			if _, err := hex.Decode(b[:], s[i+1:i+3]); err == nil {
+				c = b[0]
 				i += 2
 			}
 		}

@@ -27,6 +27,7 @@ import (
 	_ "github.com/authgate/authgate/caddyauth/internal/authcmd"
 
 	"github.com/authgate/authgate/caddyauth/internal/appdata"
+	"github.com/authgate/authgate/caddyauth/internal/formtoken"
 	"github.com/authgate/authgate/caddyauth/internal/mail"
 	"github.com/authgate/authgate/caddyauth/internal/password"
 	"github.com/authgate/authgate/caddyauth/internal/ratelimit"
@@ -173,6 +174,7 @@ type Gate struct {
 	public caddyhttp.MatchPath
 
 	limiter *ratelimit.Limiter // nil: rate_limit off
+	forms   *formtoken.Codec   // nil: pages off
 }
 
 // IdentityHeaders names the request headers that carry the caller's
@@ -275,6 +277,11 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	}
 	for _, s := range secrets {
 		g.cfg.keys = append(g.cfg.keys, []byte(s))
+	}
+	if g.Pages {
+		if g.forms, err = formtoken.New(g.cfg.keys, formTokenLifetime); err != nil {
+			return err
+		}
 	}
 
 	webhook := repl.ReplaceAll(g.EmailWebhook, "")

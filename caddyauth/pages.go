@@ -8,6 +8,8 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -33,7 +35,10 @@ import (
 //
 // A form post counts as the API request it stands for: the same rate-limit
 // buckets (sign-in's per-email limit included), the same origin rules
-// (checkFormCSRF), the same logs.
+// (checkFormCSRF), the same logs. On top of those, each page's form carries
+// a signed, time-limited token bound to the path it posts to, so that a
+// post must come from a form this site served within the last hour, even
+// from a client that sends no Origin, Referer or Sec-Fetch headers.
 
 //go:embed pages/*.html pages/style.css
 var pageFiles embed.FS
@@ -88,12 +93,25 @@ var (
 // errPageRateLimited is the rate limiters' 429 as a page shows it.
 var errPageRateLimited = newAPIError(http.StatusTooManyRequests, "", rateLimitMessage)
 
+// errFormToken refuses a form post whose token is missing, forged, for
+// another form or expired. The page shown with it carries a fresh token, so
+// posting again works.
+var errFormToken = newAPIError(http.StatusForbidden, "INVALID_FORM_TOKEN",
+	"This form has expired or did not come from this site. Reload the page and try again.")
+
+// formTokenLifetime is how long after a page is served its form can be posted.
+const formTokenLifetime = time.Hour
+
 // pageRoute is one page request: the page it shows, and for a form post
 // the API endpoint it stands for.
 type pageRoute struct {
 	page  string
 	api   string // form posts: the API path whose rate limits apply
 	serve func(g *Gate, w http.ResponseWriter, r *http.Request, p *pageData) *apiError
+	// tokenless form posts need no form token: apps put the sign-out
+	// button on their own pages, where no token can be had. The origin
+	// rules still apply, and at worst a forged post signs the user out.
+	tokenless bool
 }
 
 // pageRoutes maps "METHOD /path" (relative to base_path) to its page; HEAD
@@ -108,7 +126,21 @@ var pageRoutes = map[string]pageRoute{
 	"GET /reset-password":       {page: "reset-password", serve: (*Gate).showPage},
 	"POST /reset-password/form": {page: "reset-password", api: "/reset-password", serve: (*Gate).postResetPassword},
 	"GET /sign-out":             {page: "sign-out", serve: (*Gate).showPage},
-	"POST /sign-out/form":       {page: "sign-out", api: "/sign-out", serve: (*Gate).postSignOut},
+	"POST /sign-out/form":       {page: "sign-out", api: "/sign-out", serve: (*Gate).postSignOut, tokenless: true},
+}
+
+// formPaths maps each page whose form needs a token to the path, relative
+// to base_path, that the form posts to: the purpose its tokens are bound
+// to, so that one form's token cannot post another.
+// It is filled in init, as pageRoutes refers to the handlers that read it.
+var formPaths = map[string]string{}
+
+func init() {
+	for key, route := range pageRoutes {
+		if path, ok := strings.CutPrefix(key, "POST "); ok && !route.tokenless {
+			formPaths[route.page] = path
+		}
+	}
 }
 
 // pageRouteFor returns the page route of a request under base_path, when
@@ -138,6 +170,7 @@ type pageData struct {
 	Name        string // refilled after an error; never the password
 	Email       string
 	Token       string // reset-password: the token from the link
+	FormToken   string // set by renderPage for forms that need one
 	Forget      bool   // sign-in: "keep me signed in" was unchecked
 	MinPassword int
 	MaxPassword int
@@ -248,8 +281,9 @@ func (g *Gate) showPage(w http.ResponseWriter, r *http.Request, p *pageData) *ap
 	return nil
 }
 
-// readPageForm reads a form post and its redirect field; an invalid
-// redirect target falls back to /.
+// readPageForm reads a form post and checks its form token. The redirect
+// field (an invalid target falls back to /) and the reset link's token are
+// read first, so that a refused form is shown again as it was.
 func (g *Gate) readPageForm(w http.ResponseWriter, r *http.Request, p *pageData) (*body, *apiError) {
 	b, e := readBody(w, r, true)
 	if e != nil {
@@ -257,6 +291,18 @@ func (g *Gate) readPageForm(w http.ResponseWriter, r *http.Request, p *pageData)
 	}
 	if t, _ := b.str("redirect", false); t != "" && g.validRedirect(r, t) {
 		p.Redirect = t
+	}
+	if p.page == "reset-password" {
+		if t, _ := b.str("token", false); validTokenShape(t) {
+			p.Token = t
+		}
+	}
+	if path, ok := formPaths[p.page]; ok {
+		token, _ := b.str("formToken", false)
+		if err := g.forms.Check(path, token, now()); err != nil {
+			g.logger.Debug("form post refused", zap.String("page", p.page), zap.Error(err))
+			return nil, errFormToken
+		}
 	}
 	return b, nil
 }
@@ -362,9 +408,6 @@ func (g *Gate) postResetPassword(w http.ResponseWriter, r *http.Request, p *page
 	}
 	token, _ := b.str("token", false)
 	newPassword, _ := b.str("newPassword", false)
-	if validTokenShape(token) {
-		p.Token = token
-	}
 	if e := b.err(); e != nil {
 		return e
 	}
@@ -397,6 +440,15 @@ func (g *Gate) postSignOut(w http.ResponseWriter, r *http.Request, p *pageData) 
 // no external resource, no framing, and no caching (it may show an email
 // address, and a reset page holds a token).
 func (g *Gate) renderPage(w http.ResponseWriter, status int, p *pageData) {
+	if path, ok := formPaths[p.page]; ok {
+		token, err := g.forms.Issue(path, now())
+		if err != nil {
+			g.logger.Error("rendering page", zap.String("page", p.page), zap.Error(err))
+			writeAPIError(w, errInternal)
+			return
+		}
+		p.FormToken = token
+	}
 	var buf bytes.Buffer
 	if err := pageTemplates[p.page].Execute(&buf, p); err != nil {
 		g.logger.Error("rendering page", zap.String("page", p.page), zap.Error(err))

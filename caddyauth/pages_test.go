@@ -3,6 +3,7 @@ package caddyauth
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"html"
 	"html/template"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/caddyauth/internal/formtoken"
 	"github.com/authgate/authgate/internal/testsupport"
 )
 
@@ -22,8 +24,15 @@ func newPagesGate(t *testing.T, dsn, extra string) *testGate {
 }
 
 // browserPost is a form post from one of the site's own pages, with the
-// headers Chromium sends with it.
+// headers Chromium sends with it and, unless form has one, a fresh form
+// token for target issued with the test gates' secret.
 func browserPost(target, form string, headers ...string) *http.Request {
+	if !strings.Contains(form, "formToken=") {
+		if form != "" {
+			form += "&"
+		}
+		form += "formToken=" + url.QueryEscape(issueFormToken(strings.TrimPrefix(target, "/auth"), now()))
+	}
 	r := formRequest(target, form)
 	r.Header.Set("Accept", "text/html,application/xhtml+xml")
 	r.Header.Set("Origin", site)
@@ -34,6 +43,40 @@ func browserPost(target, form string, headers ...string) *http.Request {
 		r.Header.Set(headers[i], headers[i+1])
 	}
 	return r
+}
+
+// issueFormToken is a token for the form posting to path (relative to
+// base_path) as the test gates would issue it at at.
+func issueFormToken(path string, at time.Time) string {
+	c, err := formtoken.New([][]byte{[]byte(testSecret)}, formTokenLifetime)
+	if err != nil {
+		panic(err)
+	}
+	tok, err := c.Issue(path, at)
+	if err != nil {
+		panic(err)
+	}
+	return tok
+}
+
+var formTokenInput = regexp.MustCompile(`<input type="hidden" name="formToken" value="([^"]+)">`)
+
+// pageFormToken is the form token of the page at target, as a browser
+// would take it from the page.
+func pageFormToken(t *testing.T, tg *testGate, target string) string {
+	t.Helper()
+	body := wantPage(t, tg.do(req("GET", target, "")), http.StatusOK)
+	m := formTokenInput.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("page %s has no form token:\n%s", target, body)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// withoutFormToken blanks a page's form token, which differs on every
+// render, so that pages can be compared.
+func withoutFormToken(body string) string {
+	return formTokenInput.ReplaceAllLiteralString(body, `<input type="hidden" name="formToken" value="">`)
 }
 
 func formOf(kv ...string) string {
@@ -229,11 +272,11 @@ func TestPageSignIn_WrongPasswordShowsErrorAndRefillsEmailOnly(t *testing.T) {
 
 	// An unknown email gets the same page.
 	other := wantPage(t, tg.do(browserPost("/auth/sign-in", formOf("email", "Alice@example.com", "password", "password-two", "redirect", "/x"))), http.StatusUnauthorized)
-	if other != body {
+	if withoutFormToken(other) != withoutFormToken(body) {
 		t.Error("two wrong passwords gave different pages")
 	}
 	unknown := wantPage(t, tg.do(browserPost("/auth/sign-in", formOf("email", "nobody@example.com", "password", "not-the-password", "redirect", "/x"))), http.StatusUnauthorized)
-	if strings.ReplaceAll(unknown, "nobody@example.com", "Alice@example.com") != body {
+	if withoutFormToken(strings.ReplaceAll(unknown, "nobody@example.com", "Alice@example.com")) != withoutFormToken(body) {
 		t.Error("an unknown email and a wrong password gave different pages")
 	}
 
@@ -306,7 +349,7 @@ func TestPageForgotAndResetPassword(t *testing.T) {
 		// The same page whether or not the address has an account.
 		known := wantPage(t, tg.do(browserPost("/auth/forgot-password", formOf("email", "alice@example.com", "redirect", "/x"))), http.StatusOK)
 		unknown := wantPage(t, tg.do(browserPost("/auth/forgot-password", formOf("email", "nobody@example.com", "redirect", "/x"))), http.StatusOK)
-		if known != unknown {
+		if withoutFormToken(known) != withoutFormToken(unknown) {
 			t.Errorf("known and unknown emails gave different pages:\n%s\n---\n%s", known, unknown)
 		}
 		if !strings.Contains(known, resetRequestedMessage) || strings.Contains(known, "alice@example.com") {
@@ -470,8 +513,9 @@ func TestPageForms_FollowTheAPIsOriginRules(t *testing.T) {
 		}
 	}
 	// A client without any browser headers, as curl, is let through, as
-	// by the JSON endpoint.
-	wantSeeOther(t, tg.do(formRequest("/auth/sign-in", form)), "/")
+	// by the JSON endpoint, once it has the form's token from the page.
+	token := pageFormToken(t, tg, "/auth/sign-in")
+	wantSeeOther(t, tg.do(formRequest("/auth/sign-in", form+"&formToken="+url.QueryEscape(token))), "/")
 }
 
 func TestPages_EscapeWhatTheyShow(t *testing.T) {
@@ -544,4 +588,103 @@ func TestPages_LeaveTheJSONAPIAlone(t *testing.T) {
 	if w := tg.do(req("GET", "/auth/sign-in/email", "")); w.Code != http.StatusNotFound {
 		t.Errorf("GET /sign-in/email: %d", w.Code)
 	}
+}
+
+func TestPageForms_RequireAFormTokenForTheirOwnForm(t *testing.T) {
+	tg := newPagesGate(t, testsupport.SQLiteDSN(t), "email_log")
+	tg.signUp("Alice", "alice@example.com", "password123")
+	start := time.Now().Truncate(time.Second)
+	setNow(t, start)
+	forged, err := formtoken.New([][]byte{[]byte(strings.Repeat("f", 32))}, formTokenLifetime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forms := map[string]string{
+		"/sign-in":             formOf("email", "alice@example.com", "password", "password123"),
+		"/sign-up":             formOf("name", "Bob", "email", "bob@example.com", "password", "password123"),
+		"/forgot-password":     formOf("email", "alice@example.com"),
+		"/reset-password/form": formOf("token", "tokentokentokentokentoke", "newPassword", "new-password-1"),
+	}
+	for path, form := range forms {
+		forgedToken, err := forged.Issue(path, start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		anotherForm := "/sign-up"
+		if path == "/sign-up" {
+			anotherForm = "/sign-in"
+		}
+		for name, token := range map[string]string{
+			"no token":             "",
+			"another form's token": issueFormToken(anotherForm, start),
+			"expired token":        issueFormToken(path, start.Add(-formTokenLifetime-time.Second)),
+			"forged token":         forgedToken,
+			"garbage":              "not-a-token",
+		} {
+			t.Run(path+"/"+name, func(t *testing.T) {
+				w := tg.do(browserPost("/auth"+path, form+"&redirect=%2Fnext&formToken="+url.QueryEscape(token)))
+				body := wantPage(t, w, http.StatusForbidden)
+				if !strings.Contains(body, "Reload the page and try again.") || !strings.Contains(body, `role="alert"`) ||
+					!strings.Contains(body, `name="redirect" value="/next"`) {
+					t.Errorf("refusal page lacks the message:\n%s", body)
+				}
+				if sc := w.Header().Values("Set-Cookie"); len(sc) != 0 {
+					t.Errorf("a refused post set cookies %q", sc)
+				}
+				// The refusal page carries a fresh token that posts.
+				fresh := formTokenInput.FindStringSubmatch(body)
+				if fresh == nil || formtokenCheck(path, html.UnescapeString(fresh[1]), start) != nil {
+					t.Errorf("refusal page has no valid fresh token:\n%s", body)
+				}
+			})
+		}
+	}
+	// Nothing happened: no account for Bob, no reset email for Alice.
+	if w := tg.do(req("POST", "/auth/sign-in/email", `{"email":"bob@example.com","password":"password123"}`)); w.Code != http.StatusUnauthorized {
+		t.Errorf("Bob's sign-up went through a refused form: %d", w.Code)
+	}
+
+	// A token from the page itself posts, until its lifetime is over.
+	token := pageFormToken(t, tg, "/auth/sign-in")
+	setNow(t, start.Add(formTokenLifetime))
+	wantSeeOther(t, tg.do(browserPost("/auth/sign-in", forms["/sign-in"]+"&formToken="+url.QueryEscape(token))), "/")
+	setNow(t, start.Add(formTokenLifetime+time.Second))
+	wantPage(t, tg.do(browserPost("/auth/sign-in", forms["/sign-in"]+"&formToken="+url.QueryEscape(token))), http.StatusForbidden)
+}
+
+// formtokenCheck checks a token as the test gates would.
+func formtokenCheck(path, token string, at time.Time) error {
+	c, err := formtoken.New([][]byte{[]byte(testSecret)}, formTokenLifetime)
+	if err != nil {
+		return err
+	}
+	return c.Check(path, token, at)
+}
+
+// The sign-out button may sit on the app's own pages, where no token can
+// be had: it needs none, and the origin rules still guard it.
+func TestPageSignOut_NeedsNoFormToken(t *testing.T) {
+	tg := newPagesGate(t, testsupport.SQLiteDSN(t), "")
+	cookie, _ := tg.signUp("Alice", "alice@example.com", "password123")
+	body := wantPage(t, tg.do(req("GET", "/auth/sign-out", "")), http.StatusOK)
+	if strings.Contains(body, "formToken") {
+		t.Errorf("sign-out page carries a form token it does not need:\n%s", body)
+	}
+	w := tg.do(browserPost("/auth/sign-out/form", "redirect=%2Fbye&formToken=", "Cookie", cookie))
+	wantSeeOther(t, w, "/bye")
+	if tg.do(req("GET", "/x", "", "Cookie", cookie)).Code != http.StatusUnauthorized {
+		t.Error("the session survived the sign-out")
+	}
+}
+
+func TestPageForms_TokensFromARetiredSecretStillPost(t *testing.T) {
+	tg := newPagesGate(t, testsupport.SQLiteDSN(t), "")
+	tg.signUp("Alice", "alice@example.com", "password123")
+	// A gate whose current secret is new and whose old one is the tests'.
+	rotated, err := provisionFromCaddyfile(t, "database "+tg.g.Database+"\nsecret "+strings.Repeat("n", 32)+" "+testSecret+"\nrate_limit off\npages on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &testGate{t: t, g: rotated, next: &recordingNext{}}
+	wantSeeOther(t, tr.do(browserPost("/auth/sign-in", formOf("email", "alice@example.com", "password", "password123"))), "/")
 }

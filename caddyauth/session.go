@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/authgate/authgate/caddyauth/internal/bacodec"
 )
 
 // now is the clock; tests replace it to cross expiry and refresh boundaries
@@ -41,14 +43,14 @@ func (g *Gate) forgetUsers(userIDs ...string) {
 // a browser-session cookie plus the signed dont_remember marker.
 func (g *Gate) setSessionCookie(w http.ResponseWriter, r *http.Request, token string, dontRemember bool) {
 	secure := g.isSecure(r)
-	signed := signCookieValue(g.cfg.keys[0], token)
+	signed := bacodec.Sign(g.cfg.keys[0], token)
 	maxAge := int(g.cfg.expiresIn / time.Second)
 	if dontRemember {
 		maxAge = -1
 	}
-	setCookie(w.Header(), cookieName(sessionTokenCookie, secure), encodeCookieValue(signed), maxAge, secure)
+	setCookie(w.Header(), cookieName(sessionTokenCookie, secure), bacodec.EncodeURIComponent(signed), maxAge, secure)
 	if dontRemember {
-		setCookie(w.Header(), cookieName(dontRememberCookie, secure), encodeCookieValue(signCookieValue(g.cfg.keys[0], "true")), -1, secure)
+		setCookie(w.Header(), cookieName(dontRememberCookie, secure), bacodec.DontRememberCookie(g.cfg.keys[0]), -1, secure)
 	}
 	if g.cfg.bearer {
 		w.Header().Set("Set-Auth-Token", signed)
