@@ -25,6 +25,8 @@ import (
 	"golang.org/x/oauth2"
 )
 
+var errRedirect = errors.New("social: provider endpoint answered with a redirect, which is refused")
+
 // Kind is which provider dialect a Config speaks.
 type Kind string
 
@@ -126,7 +128,12 @@ func New(_ context.Context, cfg Config, redirectURL string, httpClient *http.Cli
 	if httpClient == nil {
 		httpClient = http.DefaultClient
 	}
-	p := &Provider{cfg: cfg, redirectURL: redirectURL, client: httpClient}
+	// A provider endpoint that redirects could carry the code, secret or
+	// bearer token elsewhere; Better Auth refuses redirects
+	// (fetchRefusingRedirects), and so does this copy of the client.
+	client := *httpClient
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return errRedirect }
+	p := &Provider{cfg: cfg, redirectURL: redirectURL, client: &client}
 	p.oauth = oauth2.Config{
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -577,6 +578,42 @@ func TestMicrosoftEmailVerified(t *testing.T) {
 			prof, err := p.profileFromClaims(tc.c)
 			if err != nil || prof.EmailVerified != tc.want || prof.Subject != "o" {
 				t.Errorf("profile %+v, err %v; want verified %v", prof, err, tc.want)
+			}
+		})
+	}
+}
+
+// A redirecting token or userinfo endpoint must not be followed: the
+// request carries the client secret or the user's access token.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	for _, kind := range []Kind{KindOIDC, KindGitHub} {
+		t.Run(string(kind), func(t *testing.T) {
+			var opts []fakeidp.Option
+			if kind == KindGitHub {
+				opts = append(opts, fakeidp.GitHub())
+			}
+			idp := fakeidp.Start(t, opts...)
+			target := idp.TokenURL()
+			if kind == KindGitHub {
+				target = idp.UserinfoURL()
+			}
+			hop := httptest.NewServer(http.RedirectHandler(target, http.StatusTemporaryRedirect))
+			t.Cleanup(hop.Close)
+			p := newFor(t, kind, idp, func(c *Config) {
+				if kind == KindGitHub {
+					c.UserinfoURL = hop.URL + "/user"
+				} else {
+					c.TokenURL = hop.URL
+				}
+			})
+			_, _, err := exchange(t, p, newFlow())
+			if err == nil || !errors.Is(err, errRedirect) {
+				t.Errorf("err = %v, want the redirect refused", err)
+			}
+			for _, r := range idp.Requests() {
+				if r.Path == "/token" || r.Path == "/user" {
+					t.Errorf("redirect was followed to %s", r.Path)
+				}
 			}
 		})
 	}
