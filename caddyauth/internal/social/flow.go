@@ -354,17 +354,17 @@ func (p *Provider) profileFromClaims(c claims) (Profile, error) {
 	prof := Profile{Email: c.str("email"), Name: c.str("name"), Image: c.str("picture")}
 	switch p.cfg.Kind {
 	case KindMicrosoft:
-		prof.Subject = strings.TrimSpace(c.str("oid"))
+		// Better Auth refuses a blank oid rather than fall back to "sub",
+		// but stores a good one untrimmed.
+		if oid := c.str("oid"); strings.TrimSpace(oid) != "" {
+			prof.Subject = oid
+		}
 		// Present at all (even null) means Better Auth reads only it.
 		if _, present := c["email_verified"]; present {
 			prof.EmailVerified, _ = c.boolean("email_verified")
 		} else {
 			prof.EmailVerified = prof.Email != "" &&
 				(c.contains("verified_primary_email", prof.Email) || c.contains("verified_secondary_email", prof.Email))
-		}
-		// Better Auth refuses a token without an oid rather than fall back.
-		if prof.Subject != "" {
-			prof.Subject = c.str("oid")
 		}
 	default:
 		prof.Subject = c.str("sub")

@@ -618,3 +618,31 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		})
 	}
 }
+
+// genericOAuth reads userinfo when the id_token lacks the email, and
+// refuses an answer about someone else.
+func TestGenericUserinfoSubjectMustMatch(t *testing.T) {
+	answer := `{"sub":"someone-else","email":"x@example.com","email_verified":"true"}`
+	ui := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer at" {
+			http.Error(w, "no token", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(answer))
+	}))
+	t.Cleanup(ui.Close)
+	p := &Provider{cfg: Config{Kind: KindOIDC}, client: ui.Client()}
+	if _, err := p.genericProfile(t.Context(), ui.URL, "at", claims{"sub": "me"}); !errors.Is(err, ErrSubjectMismatch) {
+		t.Errorf("other subject: err = %v", err)
+	}
+	answer = `{"sub":"me","email":"x@example.com","email_verified":"true","name":"X"}`
+	prof, err := p.genericProfile(t.Context(), ui.URL, "at", claims{"sub": "me"})
+	if err != nil || prof != (Profile{Subject: "me", Email: "x@example.com", EmailVerified: true, Name: "X"}) {
+		t.Errorf("profile %+v, err %v", prof, err)
+	}
+	answer = `[1,2,3]`
+	if _, err := p.genericProfile(t.Context(), ui.URL, "at", claims{"sub": "me"}); CodeOf(err) != CodeUnableToGetUserInfo {
+		t.Errorf("array answer: err = %v", err)
+	}
+}
