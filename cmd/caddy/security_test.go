@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/authgate/authgate/internal/testsupport"
+	"github.com/authgate/authgate/store"
 )
 
 // signedMailbox receives the email webhook and keeps each body with its
@@ -369,4 +371,139 @@ func TestSecurity_RefreshCookieMarksTheResponsePrivate(t *testing.T) {
 			t.Errorf("app said %q: Cache-Control %q, want %q", tc.app, got, tc.want)
 		}
 	}
+}
+
+// storeDownCalls are requests of each endpoint family that needs the
+// store; answers503 sends them with a session cookie.
+func storeDownCalls() []struct{ name, method, path, body string } {
+	return []struct{ name, method, path, body string }{
+		{"sign-in", "POST", "/auth/sign-in/email", `{"email":"ada@example.com","password":"password123"}`},
+		{"sign-up", "POST", "/auth/sign-up/email", `{"name":"Bob","email":"bob@example.com","password":"password123"}`},
+		{"get-session", "GET", "/auth/get-session", ""},
+		{"request-password-reset", "POST", "/auth/request-password-reset", `{"email":"ada@example.com"}`},
+		{"list-sessions", "GET", "/auth/list-sessions", ""},
+		{"gate", "GET", "/private", ""},
+	}
+}
+
+// answers503 sends each call from a client IP of its own (through a
+// trusted proxy, so that the in-memory rate limits never answer first) and
+// wants 503 AUTH_STORE_UNAVAILABLE with Retry-After, each within limit.
+func answers503(t *testing.T, site *testsupport.Caddy, up *testsupport.Upstream, cookie string, limit time.Duration) {
+	t.Helper()
+	before := up.Count()
+	var wg sync.WaitGroup
+	for i, call := range storeDownCalls() {
+		wg.Go(func() {
+			req, _ := http.NewRequest(call.method, site.BaseURL+call.path, strings.NewReader(call.body))
+			if call.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			req.Header.Set("Cookie", cookie)
+			req.Header.Set("Origin", site.BaseURL)
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1))
+			client := &http.Client{Timeout: limit}
+			start := time.Now()
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Errorf("%s: no answer within %v: %v", call.name, limit, err)
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), `"AUTH_STORE_UNAVAILABLE"`) || resp.Header.Get("Retry-After") == "" {
+				t.Errorf("%s: %d %s (Retry-After %q) after %v, want 503 AUTH_STORE_UNAVAILABLE with Retry-After",
+					call.name, resp.StatusCode, b, resp.Header.Get("Retry-After"), time.Since(start).Round(time.Millisecond))
+			}
+		})
+	}
+	wg.Wait()
+	if n := up.Count() - before; n != 0 {
+		t.Errorf("the app was reached %d times while the store could not answer", n)
+	}
+}
+
+// storeSite is the gate on dsn, behind a trusted proxy for the client IPs,
+// without a session cache, so that every request asks the store.
+func storeSite(t *testing.T, dsn string, up *testsupport.Upstream, extra string) *testsupport.Caddy {
+	return testsupport.StartCaddy(t, `{
+	admin off
+	servers {
+		trusted_proxies static 127.0.0.1/32
+	}
+}
+http://127.0.0.1:{PORT} {
+	auth_gate {
+		database `+dsn+`
+		secret `+e2eSecret+`
+		base_url http://127.0.0.1:{PORT}
+		session_cache 0
+		email_log
+		`+extra+`
+	}
+	reverse_proxy `+up.HostPort()+`
+}
+`)
+}
+
+// A database that refuses the product's role (NOLOGIN, as a suspended or
+// over-quota hosted compute answers) is 503 on every endpoint, never 500.
+func TestSecurity_ARefusedRoleIs503Everywhere(t *testing.T) {
+	admin := testsupport.OpenDB(t, testsupport.PostgresAdminDSN(t))
+	u, err := url.Parse(testsupport.PostgresDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbname := strings.TrimPrefix(u.Path, "/")
+	role := "authgate_refused_" + strings.ToLower(store.RandomString(10))
+	admin.MustExec(`CREATE ROLE "` + role + `" LOGIN`)
+	t.Cleanup(func() {
+		// After the database is dropped (cleanups run last first): the role owns it.
+		_, _ = admin.Exec(`DROP ROLE IF EXISTS "` + role + `"`)
+	})
+	admin.MustExec(`ALTER DATABASE "` + dbname + `" OWNER TO "` + role + `"`)
+	u.User = url.User(role)
+
+	up := testsupport.NewUpstream(t)
+	site := storeSite(t, u.String(), up, "")
+	c := newClient(t, site.BaseURL)
+	resp, body := c.do("POST", "/auth/sign-up/email", `{"name":"Ada","email":"ada@example.com","password":"password123"}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("sign-up %d %s\n%s", resp.StatusCode, body, site.Logs())
+	}
+	cookie := sessionCookieOf(t, resp)
+
+	admin.MustExec(`ALTER ROLE "` + role + `" NOLOGIN`)
+	admin.MustExec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '` + role + `'`)
+	answers503(t, site, up, cookie, 15*time.Second)
+}
+
+// A database that stops answering (nothing refused, nothing said) costs a
+// request one store deadline, about 5 s, then 503: never a hang, with the
+// rate limits kept in the database too.
+func TestSecurity_AFrozenDatabaseIs503WithinTheDeadline(t *testing.T) {
+	dsn, proxy := testsupport.PostgresDSNBehindProxy(t)
+	up := testsupport.NewUpstream(t)
+	site := storeSite(t, dsn, up, "rate_limit {\n\t\t\tstorage database\n\t\t}")
+	c := newClient(t, site.BaseURL)
+	resp, body := c.do("POST", "/auth/sign-up/email", `{"name":"Ada","email":"ada@example.com","password":"password123"}`, "X-Forwarded-For", "203.0.113.1")
+	if resp.StatusCode != 200 {
+		t.Fatalf("sign-up %d %s\n%s", resp.StatusCode, body, site.Logs())
+	}
+	cookie := sessionCookieOf(t, resp)
+	proxy.Freeze()
+	t.Cleanup(proxy.Thaw)
+	answers503(t, site, up, cookie, 12*time.Second)
+}
+
+// sessionCookieOf is the name=value of the session cookie resp sets.
+func sessionCookieOf(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "better-auth.session_token" {
+			return ck.Name + "=" + ck.Value
+		}
+	}
+	t.Fatal("no session cookie")
+	return ""
 }

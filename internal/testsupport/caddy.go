@@ -37,8 +37,13 @@ var (
 )
 
 // CaddyBinary builds ./cmd/caddy once per test process and returns its path.
+// AUTHGATE_TEST_CADDY names a binary to use instead, to run the end-to-end
+// tests against another build (an older one, to see a new test fail there).
 func CaddyBinary(t testing.TB) string {
 	t.Helper()
+	if bin := os.Getenv("AUTHGATE_TEST_CADDY"); bin != "" {
+		return bin
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "authgate-caddy-")
 		if err != nil {
