@@ -432,3 +432,37 @@ func TestSocialCallback_FormPostRedirectsToGET(t *testing.T) {
 		t.Errorf("form_post redirect touched cookies: %q", w.Header().Values("Set-Cookie"))
 	}
 }
+
+// TestSocialSignIn_BetterAuthAccountsAndPluginGuards: a user whose provider
+// account Better Auth wrote signs in into the same user, on every layout
+// Better Auth leaves; a ban and a two-factor enrolment hold for social
+// sign-in as for the password.
+func TestSocialSignIn_BetterAuthAccountsAndPluginGuards(t *testing.T) {
+	for _, lc := range adoptionLayouts() {
+		t.Run(lc.name, func(t *testing.T) {
+			p := newPluginDB(t, lc)
+			created := lc.timeFn(time.Now())
+			p.exec(t, `INSERT INTO "account" ("id", {accountId}, {providerId}, {userId}, {createdAt}, {updatedAt}) VALUES (?, ?, ?, ?, ?, ?)`,
+				"baAccountRow0000000000000000000", "ba-subject", "corp", p.rows.userID, created, created)
+			s := newOIDCSite(t, p.dsn, "schema auto")
+			u := fakeidp.DefaultUser
+			u.Sub, u.Email = "ba-subject", "someone-else@example.com"
+			s.idp.SetUser(u)
+
+			w := s.flow("")
+			redirected(t, w, "/")
+			if got := s.sessionUser(sessionCookieFrom(t, w)); got["id"] != p.rows.userID {
+				t.Fatalf("signed in as %v, want Better Auth's user %v", got["id"], p.rows.userID)
+			}
+
+			p.exec(t, `UPDATE "user" SET {banned} = ? WHERE "id" = ?`, true, p.rows.userID)
+			before := p.sessionCount(t)
+			s.wantSocialError(s.flow(""), siteURL+"/auth/error", "banned")
+			p.exec(t, `UPDATE "user" SET {banned} = ?, {twoFactorEnabled} = ? WHERE "id" = ?`, false, true, p.rows.userID)
+			s.wantSocialError(s.flow(""), siteURL+"/auth/error", "two_factor_required")
+			if n := p.sessionCount(t); n != before {
+				t.Errorf("sessions %d -> %d: a refused sign-in created one", before, n)
+			}
+		})
+	}
+}
