@@ -466,3 +466,34 @@ func TestSocialSignIn_BetterAuthAccountsAndPluginGuards(t *testing.T) {
 		})
 	}
 }
+
+// Starting flows is limited as sign-in is (3 per 10 s per client), since
+// each start costs a provider round trip at most and a cookie.
+func TestSocialSignIn_StartIsRateLimitedAsSignIn(t *testing.T) {
+	idp := fakeidp.Start(t)
+	tg := newLimitedGate(t, testsupport.SQLiteDSN(t), "base_url "+siteURL+"\n"+
+		"oidc corp {\n issuer "+idp.URL+"\n client_id "+idp.ClientID+"\n client_secret "+idp.ClientSecret+"\n}")
+	for i := range 3 {
+		if w := tg.do(req("POST", "/auth/sign-in/social", `{"provider":"corp"}`)); w.Code != http.StatusOK {
+			t.Fatalf("start %d: %d %s", i, w.Code, w.Body)
+		}
+	}
+	if w := tg.do(req("POST", "/auth/sign-in/social", `{"provider":"corp"}`)); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("fourth start: %d, want 429", w.Code)
+	}
+}
+
+// A provider whose discovery cannot be read gives a clean 502 and no state
+// cookie; the gate itself started without reaching it.
+func TestSocialSignIn_DiscoveryDown(t *testing.T) {
+	idp := fakeidp.Start(t)
+	idp.Fail(fakeidp.Discovery, fakeidp.Failure{Status: http.StatusServiceUnavailable})
+	tg := newTestGate(t, testsupport.SQLiteDSN(t), "base_url "+siteURL+"\n"+
+		"oidc corp {\n issuer "+idp.URL+"\n client_id "+idp.ClientID+"\n client_secret "+idp.ClientSecret+"\n}")
+	wantCleanError(t, tg.do(req("POST", "/auth/sign-in/social", `{"provider":"corp"}`)), http.StatusBadGateway, "PROVIDER_UNAVAILABLE")
+	// Discovery is retried: once the provider answers, flows start.
+	idp.Fail(fakeidp.Discovery, fakeidp.Failure{})
+	if w := tg.do(req("POST", "/auth/sign-in/social", `{"provider":"corp"}`)); w.Code != http.StatusOK {
+		t.Fatalf("after recovery: %d %s", w.Code, w.Body)
+	}
+}
