@@ -38,6 +38,8 @@ var routes = map[string]apiHandler{
 	"POST /reset-password":          (*Gate).handleResetPassword,
 	"POST /send-verification-email": (*Gate).handleSendVerificationEmail,
 	"GET /verify-email":             (*Gate).handleVerifyEmail,
+
+	"POST /sign-in/social": (*Gate).handleSignInSocial,
 }
 
 // resetCallbackPrefix is the one parameterised route, GET
@@ -72,7 +74,9 @@ func (g *Gate) serveAPI(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Better Auth's router-wide origin check: a state-changing request that
 	// carries cookies must come from the site itself or a trusted origin.
-	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Header.Get("Cookie") != "" {
+	// A provider's form_post callback comes from the provider's origin; it
+	// only redirects to the GET callback, which checks the flow's state.
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Header.Get("Cookie") != "" && endpoint != endpointSocialCallback {
 		if e := g.checkOrigin(r); e != nil {
 			writeAPIError(w, e)
 			return nil
@@ -108,6 +112,18 @@ func apiRoute(method, sub string) (apiHandler, endpoint) {
 			return func(g *Gate, w http.ResponseWriter, r *http.Request) *apiError {
 				return g.handleResetPasswordCallback(w, r, token)
 			}, endpointResetCallback
+		}
+	}
+	if id, ok := strings.CutPrefix(sub, callbackPrefix); ok && id != "" && !strings.Contains(id, "/") {
+		switch method {
+		case http.MethodGet:
+			return func(g *Gate, w http.ResponseWriter, r *http.Request) *apiError {
+				return g.handleSocialCallback(w, r, id)
+			}, endpointSocialCallback
+		case http.MethodPost:
+			return func(g *Gate, w http.ResponseWriter, r *http.Request) *apiError {
+				return g.handleSocialCallbackPOST(w, r, id)
+			}, endpointSocialCallback
 		}
 	}
 	return nil, endpointUnknown

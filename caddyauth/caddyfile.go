@@ -59,6 +59,23 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		email_log
 //		delete_user [on|off]
 //		pages [on|off]
+//		social google|github|microsoft {
+//			client_id <id>
+//			client_secret <secret>
+//			[scopes <scope...>]
+//			[tenant <tenant>]
+//			[pkce on|off]
+//			[authorization_url|token_url|userinfo_url|jwks_url <url>]
+//		}
+//		oidc <id> {
+//			issuer <url>
+//			client_id <id>
+//			client_secret <secret>
+//			[scopes <scope...>]
+//			[pkce on|off]
+//			[authorization_url|token_url|userinfo_url|jwks_url <url>]
+//		}
+//		trusted_providers <id...>
 //	}
 func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -159,6 +176,16 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := g.unmarshalRateLimit(d); err != nil {
 				return err
 			}
+		case "social", "oidc":
+			if err := g.unmarshalSocial(d, sub); err != nil {
+				return err
+			}
+		case "trusted_providers":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("trusted_providers: expects at least one provider id")
+			}
+			g.TrustedProviders = append(g.TrustedProviders, args...)
 		default:
 			return d.Errf("unrecognized auth_gate subdirective %q", sub)
 		}

@@ -258,10 +258,11 @@ var (
 type endpoint string
 
 const (
-	endpointSignIn        endpoint = "sign-in/email"
-	endpointSignUp        endpoint = "sign-up/email"
-	endpointResetCallback endpoint = "reset-password/:token"
-	endpointUnknown       endpoint = "unknown"
+	endpointSignIn         endpoint = "sign-in/email"
+	endpointSignUp         endpoint = "sign-up/email"
+	endpointResetCallback  endpoint = "reset-password/:token"
+	endpointSocialCallback endpoint = "callback/:id"
+	endpointUnknown        endpoint = "unknown"
 )
 
 // countSignInAnswer counts the outcomes of sign-in that show in the error it

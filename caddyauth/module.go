@@ -31,6 +31,7 @@ import (
 	"github.com/authgate/authgate/caddyauth/internal/mail"
 	"github.com/authgate/authgate/caddyauth/internal/password"
 	"github.com/authgate/authgate/caddyauth/internal/ratelimit"
+	"github.com/authgate/authgate/caddyauth/internal/social"
 	"github.com/authgate/authgate/store"
 )
 
@@ -166,6 +167,14 @@ type Gate struct {
 	// BasePath. Default: off.
 	Pages bool `json:"pages,omitempty"`
 
+	// Social lists the sign-in providers (SPEC §9). Needs BaseURL.
+	Social []SocialProvider `json:"social,omitempty"`
+
+	// TrustedProviders may link a sign-in to an existing user with the same
+	// email even when the provider does not say it verified the address
+	// (Better Auth's accountLinking.trustedProviders).
+	TrustedProviders []string `json:"trusted_providers,omitempty"`
+
 	cfg    config
 	mail   mail.Sender // nil: no email delivery configured
 	db     *dbHandle
@@ -175,6 +184,10 @@ type Gate struct {
 
 	limiter *ratelimit.Limiter // nil: rate_limit off
 	forms   *formtoken.Codec   // nil: pages off
+
+	social           map[string]*social.Provider // by id; nil: no provider
+	stateCodec       *social.StateCodec
+	trustedProviders []string
 }
 
 // IdentityHeaders names the request headers that carry the caller's
@@ -282,6 +295,10 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 		if g.forms, err = formtoken.New(g.cfg.keys, formTokenLifetime); err != nil {
 			return err
 		}
+	}
+
+	if err := g.provisionSocial(repl); err != nil {
+		return err
 	}
 
 	webhook := repl.ReplaceAll(g.EmailWebhook, "")

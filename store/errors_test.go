@@ -76,6 +76,16 @@ func storeCalls(st *Store) map[string]func(ctx context.Context) error {
 		"Migrate":                func(ctx context.Context) error { return st.Migrate(ctx) },
 		"MigrateApplied":         func(ctx context.Context) error { _, err := st.MigrateApplied(ctx); return err },
 		"Detect":                 func(ctx context.Context) error { return st.Detect(ctx) },
+		"AccountByProvider":      func(ctx context.Context) error { _, err := st.AccountByProvider(ctx, "p", "a"); return err },
+		"CreateOAuthUser": func(ctx context.Context) error {
+			_, _, err := st.CreateOAuthUser(ctx, NewOAuthUser{Name: "n", Email: "e@example.com", Account: OAuthAccount{ProviderID: "p", AccountID: "a"}}, now)
+			return err
+		},
+		"LinkAccount": func(ctx context.Context) error {
+			_, err := st.LinkAccount(ctx, "id", OAuthAccount{ProviderID: "p", AccountID: "a"}, now)
+			return err
+		},
+		"UpdateAccountTokens": func(ctx context.Context) error { return st.UpdateAccountTokens(ctx, "id", AccountTokens{}, now) },
 	}
 }
 

@@ -47,6 +47,8 @@ type queries struct {
 	insertVerification  string
 	verificationValue   string
 	consumeVerification string
+
+	accounts accountQueries
 }
 
 // isCredential selects the credential account of user ? in an "account"
@@ -134,6 +136,7 @@ func buildQueries(l layout, d *dialect, p Plugins) *queries {
 		q.liftExpiredBan = x(`UPDATE "user" SET ` + set + `, {updatedAt} = ?
 			WHERE "id" = ? AND ` + d.cmpTime(`{banExpires}`) + ` <= ?`)
 	}
+	q.accounts = buildAccountQueries(l, d, p)
 	if d.anyArray {
 		q.sessionsByTokens = x(`SELECT ` + sessionUserCols + `
 			FROM "session" s JOIN "user" u ON u."id" = s.{userId}

@@ -247,6 +247,14 @@ func (p *Provider) SupportsIDToken() bool { return p.cfg.Kind != KindGitHub }
 // PKCE says whether the flow sends a code challenge.
 func (p *Provider) PKCE() bool { return p.cfg.PKCE == nil || *p.cfg.PKCE }
 
+// Issuer is a generic provider's issuer once discovery has run, else "":
+// Better Auth 1.7.0–1.7.2 wrote it to account.issuer for OIDC accounts.
+func (p *Provider) Issuer() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.issuer
+}
+
 // CheckIssuerParam is Better Auth's RFC 9207 check on the callback's "iss"
 // query parameter: when both it and the provider's issuer are known they
 // must be equal (issuer_mismatch). Only generic providers know an issuer.

@@ -1,0 +1,346 @@
+package caddyauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/caddyauth/internal/emailaddr"
+	"github.com/authgate/authgate/caddyauth/internal/social"
+	"github.com/authgate/authgate/store"
+)
+
+// oauthStateCookie carries the sealed flow state (social.State) from
+// POST /sign-in/social to the callback, so starting a flow writes nothing.
+const oauthStateCookie = "oauth_state"
+
+// providerTimeout bounds each call to a provider: a provider that hangs
+// costs a browser one bounded wait and an error redirect, never a 500.
+const providerTimeout = 10 * time.Second
+
+const callbackPrefix = "/callback/"
+
+// eventAccountLinked records a provider account added to an existing user.
+const eventAccountLinked = "account-linked"
+
+var errProviderNotFound = newAPIError(http.StatusNotFound, "PROVIDER_NOT_FOUND", "Provider not found")
+
+// errProviderUnavailable answers a sign-in start whose provider's discovery
+// document could not be read, so no authorization URL can be built.
+var errProviderUnavailable = newAPIError(http.StatusBadGateway, "PROVIDER_UNAVAILABLE", "The sign-in provider could not be reached")
+
+// Redirect error codes of the callback that are not the provider
+// package's (Better Auth's oauth2/errors.mjs and link-account.mjs).
+const (
+	codeStateNotFound       = "state_not_found"
+	codeStateMismatch       = "state_mismatch"
+	codeNoCode              = "no_code"
+	codeAccountNotLinked    = "account_not_linked"
+	codeSignUpDisabled      = "signup_disabled"
+	codeUnableToLink        = "unable_to_link_account"
+	codeUnableToCreateUser  = "unable_to_create_user"
+	codeBanned              = "banned"
+	codeTwoFactorRequired   = "two_factor_required"
+	codeOAuthProviderAbsent = social.CodeOAuthProviderMissing
+)
+
+// handleSignInSocial is POST /sign-in/social, the redirect branch: it seals
+// the flow into a cookie and answers the provider's authorization URL.
+func (g *Gate) handleSignInSocial(w http.ResponseWriter, r *http.Request) *apiError {
+	b, e := readBody(w, r, false)
+	if e != nil {
+		return e
+	}
+	providerID, _ := b.str("provider", true)
+	callbackURL, _ := b.str("callbackURL", false)
+	newUserURL, _ := b.str("newUserCallbackURL", false)
+	errorURL, _ := b.str("errorCallbackURL", false)
+	loginHint, _ := b.str("loginHint", false)
+	disableRedirect, _ := b.optBool("disableRedirect")
+	requestSignUp, _ := b.optBool("requestSignUp")
+	var scopes []string
+	if raw, ok := b.fields["scopes"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &scopes); err != nil {
+			b.issue("scopes", "Invalid input: expected array, received "+jsonKind(raw))
+		}
+	}
+	if e := b.err(); e != nil {
+		return e
+	}
+	for _, u := range []string{callbackURL, newUserURL, errorURL} {
+		if e := g.checkCallback(r, u); e != nil {
+			return e
+		}
+	}
+	p := g.social[providerID]
+	if p == nil {
+		return errProviderNotFound
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), providerTimeout)
+	defer cancel()
+	if err := p.Start(ctx); err != nil {
+		g.logger.Error("social provider discovery failed", zap.String("provider", providerID), zap.Error(err))
+		return errProviderUnavailable
+	}
+	st := social.State{
+		State:              social.RandomString(social.StateLength),
+		Nonce:              social.RandomString(social.NonceLength),
+		ProviderID:         providerID,
+		CallbackURL:        callbackURL,
+		NewUserCallbackURL: newUserURL,
+		ErrorCallbackURL:   errorURL,
+		RequestSignUp:      requestSignUp,
+	}
+	if p.PKCE() {
+		st.Verifier = social.RandomString(social.VerifierLength)
+	}
+	authURL, err := p.AuthCodeURL(st.State, st.Verifier, st.Nonce, social.AuthOptions{LoginHint: loginHint, Scopes: scopes})
+	if err != nil {
+		g.logger.Error("social authorization URL", zap.String("provider", providerID), zap.Error(err))
+		return errProviderUnavailable
+	}
+	sealed, err := g.stateCodec.Encode(st)
+	if err != nil {
+		g.logger.Error("seal social flow state", zap.Error(err))
+		return errProviderUnavailable
+	}
+	secure := g.isSecure(r)
+	setCookie(w.Header(), cookieName(oauthStateCookie, secure), sealed, int(social.StateMaxAge/time.Second), secure)
+	w.Header().Set("Location", authURL)
+	writeJSON(w, http.StatusOK, struct {
+		URL      string `json:"url"`
+		Redirect bool   `json:"redirect"`
+	}{authURL, !disableRedirect})
+	return nil
+}
+
+// handleSocialCallbackPOST answers a provider's form_post with a redirect to
+// the same callback as a GET, as Better Auth does, so that the browser sends
+// the SameSite=Lax state cookie, which it leaves off a cross-site POST.
+func (g *Gate) handleSocialCallbackPOST(w http.ResponseWriter, r *http.Request, id string) *apiError {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return errBodyTooLarge
+	}
+	params := r.URL.Query()
+	for k, vs := range parseForm(raw) {
+		params[k] = vs
+	}
+	target := g.emailLink(callbackPrefix + url.PathEscape(id))
+	if q := params.Encode(); q != "" {
+		target += "?" + q
+	}
+	http.Redirect(w, r, target, http.StatusFound)
+	return nil
+}
+
+// socialFlow is one callback being answered.
+type socialFlow struct {
+	g        *Gate
+	w        http.ResponseWriter
+	r        *http.Request
+	errorURL string
+}
+
+// fail redirects to the error URL with Better Auth's ?error=<code>.
+func (f *socialFlow) fail(code, description string) *apiError {
+	v := url.Values{"error": {code}}
+	if description != "" {
+		v.Set("error_description", description)
+	}
+	sep := "?"
+	if strings.Contains(f.errorURL, "?") {
+		sep = "&"
+	}
+	http.Redirect(f.w, f.r, f.errorURL+sep+v.Encode(), http.StatusFound)
+	return nil
+}
+
+// handleSocialCallback is GET /callback/:id.
+func (g *Gate) handleSocialCallback(w http.ResponseWriter, r *http.Request, id string) *apiError {
+	q := r.URL.Query()
+	f := &socialFlow{g: g, w: w, r: r, errorURL: g.emailLink("/error")}
+	secure := g.isSecure(r)
+	name := cookieName(oauthStateCookie, secure)
+	sealed, hasCookie := readCookie(r.Header, name)
+	// The state is single-use whatever happens next.
+	expireCookie(w.Header(), name, secure)
+	param := q.Get("state")
+	if param == "" {
+		return f.fail(codeStateNotFound, "")
+	}
+	if !hasCookie || g.stateCodec == nil {
+		g.socialRefused(r, id, codeStateMismatch, "no state cookie")
+		return f.fail(codeStateMismatch, "")
+	}
+	st, err := g.stateCodec.Decode(sealed)
+	if err != nil || !st.Matches(param) || st.ProviderID != id {
+		g.socialRefused(r, id, codeStateMismatch, "state cookie invalid, expired or for another flow")
+		return f.fail(codeStateMismatch, "")
+	}
+	if st.ErrorCallbackURL != "" {
+		f.errorURL = st.ErrorCallbackURL
+	}
+	if pe := q.Get("error"); pe != "" {
+		// The code is the provider's (or the client's) text: it goes to the
+		// browser, not into the log.
+		g.socialRefused(r, id, "provider_error", "provider answered with an error")
+		return f.fail(pe, q.Get("error_description"))
+	}
+	code := q.Get("code")
+	if code == "" {
+		return f.fail(codeNoCode, "")
+	}
+	p := g.social[id]
+	if p == nil {
+		return f.fail(codeOAuthProviderAbsent, "")
+	}
+	if iss := q.Get("iss"); iss != "" {
+		if err := p.CheckIssuerParam(iss); err != nil {
+			g.socialRefused(r, id, social.CodeOf(err), err.Error())
+			return f.fail(social.CodeOf(err), "")
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), providerTimeout)
+	profile, tokens, err := p.Exchange(ctx, code, st.Verifier, st.Nonce)
+	cancel()
+	if err != nil {
+		g.socialRefused(r, id, social.CodeOf(err), err.Error())
+		return f.fail(social.CodeOf(err), "")
+	}
+	user, isNew, failCode, e := g.socialUser(r, p, profile, tokens)
+	if e != nil {
+		return e
+	}
+	if failCode != "" {
+		g.socialRefused(r, id, failCode, "")
+		return f.fail(failCode, "")
+	}
+	if ge := g.checkPluginGuards(r, &user); ge != nil {
+		switch ge {
+		case errBannedUser:
+			return f.fail(codeBanned, ge.message)
+		case errTwoFactorRequired:
+			return f.fail(codeTwoFactorRequired, "")
+		}
+		return ge
+	}
+	sess, err := g.startSession(r, user.ID, false)
+	if err != nil {
+		return g.storeError(r, opSignInSession, err)
+	}
+	if isNew {
+		g.signedUp(r, user.ID, sess.ID)
+	} else {
+		g.signedIn(r, user.ID, sess.ID)
+	}
+	g.setSessionCookie(w, r, sess.Token, false)
+	target := st.CallbackURL
+	if isNew && st.NewUserCallbackURL != "" {
+		target = st.NewUserCallbackURL
+	}
+	if target == "" {
+		target = "/"
+	}
+	http.Redirect(w, r, target, http.StatusFound)
+	return nil
+}
+
+// socialUser is Better Auth's handleOAuthUserInfo: the account's owner, or
+// the user with the same email when linking is allowed, or a new user. It
+// answers a redirect error code for a refusal, an *apiError when the store
+// fails.
+func (g *Gate) socialUser(r *http.Request, p *social.Provider, profile social.Profile, tokens social.Tokens) (user store.User, isNew bool, failCode string, e *apiError) {
+	ctx := r.Context()
+	t := now()
+	acc := store.OAuthAccount{
+		ProviderID: p.ID(),
+		AccountID:  profile.Subject,
+		Issuer:     p.Issuer(),
+		AccountTokens: store.AccountTokens{
+			AccessToken:           tokens.AccessToken,
+			RefreshToken:          tokens.RefreshToken,
+			IDToken:               tokens.IDToken,
+			AccessTokenExpiresAt:  tokens.AccessTokenExpiresAt,
+			RefreshTokenExpiresAt: tokens.RefreshTokenExpiresAt,
+			Scope:                 tokens.Scope,
+		},
+	}
+	existing, err := g.store().AccountByProvider(ctx, acc.ProviderID, acc.AccountID)
+	switch {
+	case err == nil:
+		user, err = g.store().UserByID(ctx, existing.UserID)
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrUserNotFound) {
+			return store.User{}, false, codeUnableToLink, nil
+		}
+		if err != nil {
+			return store.User{}, false, "", g.storeError(r, opSignIn, err)
+		}
+		if err := g.store().UpdateAccountTokens(ctx, existing.ID, acc.AccountTokens, t); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return store.User{}, false, "", g.storeError(r, opSignIn, err)
+		}
+		return user, false, "", nil
+	case errors.Is(err, store.ErrDuplicateAccount):
+		return store.User{}, false, codeUnableToLink, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return store.User{}, false, "", g.storeError(r, opSignIn, err)
+	}
+
+	email := emailaddr.Normalize(profile.Email)
+	user, err = g.store().UserByEmail(ctx, email)
+	switch {
+	case err == nil:
+		// Better Auth 1.7 links implicitly only when the provider vouches
+		// for the address (or is trusted) and the local user verified it
+		// too (requireLocalEmailVerified): otherwise whoever controls an
+		// unverified address at a provider would take over the account.
+		trusted := slices.Contains(g.trustedProviders, p.ID())
+		if !(trusted || profile.EmailVerified) || !user.EmailVerified {
+			return store.User{}, false, codeAccountNotLinked, nil
+		}
+		if _, err := g.store().LinkAccount(ctx, user.ID, acc, t); err != nil {
+			if errors.Is(err, store.ErrUserNotFound) {
+				return store.User{}, false, codeUnableToLink, nil
+			}
+			return store.User{}, false, "", g.storeError(r, opSignIn, err)
+		}
+		g.audit(r, eventAccountLinked, user.ID, "", zap.String("provider", p.ID()))
+		return user, false, "", nil
+	case !errors.Is(err, store.ErrNotFound):
+		return store.User{}, false, "", g.storeError(r, opSignIn, err)
+	}
+
+	if g.cfg.disableSignUp {
+		return store.User{}, false, codeSignUpDisabled, nil
+	}
+	var image *string
+	if profile.Image != "" {
+		image = &profile.Image
+	}
+	user, _, err = g.store().CreateOAuthUser(ctx, store.NewOAuthUser{
+		Name: profile.Name, Email: email, EmailVerified: profile.EmailVerified, Image: image, Account: acc,
+	}, t)
+	switch {
+	case errors.Is(err, store.ErrEmailTaken):
+		// Another sign-up took the address between the lookup and here.
+		return store.User{}, false, codeUnableToCreateUser, nil
+	case err != nil:
+		return store.User{}, false, "", g.storeError(r, opSignUp, err)
+	}
+	return user, true, "", nil
+}
+
+// socialRefused records a callback that ends in an error redirect. detail
+// is for the operator and never carries a token.
+func (g *Gate) socialRefused(r *http.Request, provider, code, detail string) {
+	g.auditFailure(r, eventSignIn, code, "", "", zap.String("provider", provider), zap.String("detail", detail))
+}
