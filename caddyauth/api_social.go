@@ -20,7 +20,10 @@ import (
 
 // oauthStateCookie carries the sealed flow state (social.State) from
 // POST /sign-in/social to the callback, so starting a flow writes nothing.
-const oauthStateCookie = "oauth_state"
+// Not Better Auth's own "state" or "oauth_state": its formats differ, and
+// a Better Auth server on the same site during a migration must not read
+// ours, nor we its.
+const oauthStateCookie = "gate_oauth_state"
 
 // providerTimeout bounds each call to a provider: a provider that hangs
 // costs a browser one bounded wait and an error redirect, never a 500.

@@ -67,7 +67,7 @@ func (s *socialSite) start(extra string) (cookie, authURL string) {
 		s.t.Fatalf("url %q, Location %q", resp.URL, w.Header().Get("Location"))
 	}
 	for _, sc := range w.Header().Values("Set-Cookie") {
-		if strings.HasPrefix(sc, "better-auth.oauth_state=") {
+		if strings.HasPrefix(sc, "better-auth.gate_oauth_state=") {
 			return strings.SplitN(sc, ";", 2)[0], resp.URL
 		}
 	}
@@ -164,7 +164,7 @@ func TestSocialSignIn_OIDCSignUpThenSignIn(t *testing.T) {
 			t.Errorf("disableRedirect: %d %v", w.Code, m)
 		}
 		for _, sc := range w.Header().Values("Set-Cookie") {
-			if strings.HasPrefix(sc, "better-auth.oauth_state=") &&
+			if strings.HasPrefix(sc, "better-auth.gate_oauth_state=") &&
 				(!strings.Contains(sc, "Max-Age=600") || !strings.Contains(sc, "HttpOnly") || !strings.Contains(sc, "SameSite=Lax") || !strings.Contains(sc, "Path=/")) {
 				t.Errorf("state cookie attributes: %q", sc)
 			}
@@ -179,7 +179,7 @@ func TestSocialSignIn_OIDCSignUpThenSignIn(t *testing.T) {
 		redirected(t, w, "/welcome")
 		var cleared bool
 		for _, sc := range w.Header().Values("Set-Cookie") {
-			cleared = cleared || strings.HasPrefix(sc, "better-auth.oauth_state=;")
+			cleared = cleared || strings.HasPrefix(sc, "better-auth.gate_oauth_state=;")
 		}
 		if !cleared {
 			t.Errorf("state cookie not cleared: %q", w.Header().Values("Set-Cookie"))
@@ -332,7 +332,7 @@ func TestSocialCallback_RefusesBadState(t *testing.T) {
 		s.wantSocialError(s.callback(s.authorize(authURL), ""), errURL, "state_mismatch")
 		// A forged cookie.
 		_, authURL = s.start("")
-		s.wantSocialError(s.callback(s.authorize(authURL), "better-auth.oauth_state=forged"), errURL, "state_mismatch")
+		s.wantSocialError(s.callback(s.authorize(authURL), "better-auth.gate_oauth_state=forged"), errURL, "state_mismatch")
 		// The cookie of another flow.
 		other, _ := s.start("")
 		_, authURL = s.start("")
@@ -422,7 +422,7 @@ func TestSocialCallback_FormPostRedirectsToGET(t *testing.T) {
 	s := newOIDCSite(t, testsupport.SQLiteDSN(t), "")
 	r := formRequest("/auth/callback/corp", "code=abc&state=xyz")
 	r.Header.Set("Origin", "https://idp.example")
-	r.Header.Set("Cookie", "better-auth.oauth_state=v")
+	r.Header.Set("Cookie", "better-auth.gate_oauth_state=v")
 	w := s.tg.do(r)
 	q := redirected(t, w, siteURL+"/auth/callback/corp")
 	if q.Get("code") != "abc" || q.Get("state") != "xyz" {
