@@ -211,13 +211,10 @@ func (s *Store) CreateOAuthUser(ctx context.Context, nu NewOAuthUser, now time.T
 	var acc Account
 	t := q.timeArg(now)
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
-		_, err := tx.ExecContext(ctx, q.insertUser, u.ID, u.Name, u.Email, u.EmailVerified, u.Image, t, t)
-		if err != nil {
-			if s.dialect.isUniqueViolation(err) {
-				return ErrEmailTaken
-			}
+		if err := s.insertUserRow(ctx, tx, q, u, t); err != nil {
 			return err
 		}
+		var err error
 		acc, err = q.insertOAuthAccount(ctx, tx, u.ID, nu.Account, now)
 		return err
 	})
