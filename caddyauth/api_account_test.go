@@ -89,12 +89,6 @@ func (mb *mailbox) await(t *testing.T, failure string, pick func([]emailMessage)
 	return emailMessage{}
 }
 
-func (mb *mailbox) count() int {
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	return len(mb.msgs)
-}
-
 // post is a cookie-bearing same-origin JSON POST.
 func (tg *testGate) post(path, cookie, body string) *httptest.ResponseRecorder {
 	tg.t.Helper()
