@@ -12,6 +12,25 @@
 //   PORT                port on 127.0.0.1 (required).
 //   BASE_PATH           where the API lives (default /auth, auth_gate's).
 //   TRUSTED_ORIGINS     comma-separated extra trusted origins.
+//   BASE_URL            the public origin (default http://127.0.0.1:PORT);
+//                       set it when the server sits behind the same origin
+//                       as auth_gate or an OAuth redirect URI names it.
+//   PLUGINS             JSON object: plugin name → options, for the plugins
+//                       that wave 2 must stay compatible with, e.g.
+//                       {"twoFactor":{"issuer":"x"},"admin":{},"jwt":{},
+//                        "genericOAuth":{"config":[{providerId:…}]}}.
+//                       Keys: twoFactor, admin, jwt, genericOAuth, bearer.
+//   SOCIAL_PROVIDERS    JSON object passed as socialProviders (google,
+//                       github, … with endpoint overrides for a fake IdP).
+//   ACCOUNT_LINKING     JSON object passed as account.accountLinking.
+//   RATE_LIMIT          "on" keeps Better Auth's default rate limits.
+//   MIGRATE             "on" runs Better Auth's own migrate (getMigrations,
+//                       as `npx @better-auth/cli migrate` does) for this
+//                       configuration before listening: it creates or
+//                       extends the tables, plugins' included. Better Auth
+//                       checks the schema on the first request and answers
+//                       500 SCHEMA_MISMATCH when a table or column it needs
+//                       is missing, so without it the tables must exist.
 //
 // The configuration is what an app replacing Better Auth with auth_gate ran:
 // email and password on, everything else at its defaults, except that rate
@@ -23,6 +42,8 @@
 import http from "node:http";
 import { betterAuth } from "better-auth";
 import { toNodeHandler } from "better-auth/node";
+import { admin, bearer, genericOAuth, jwt, twoFactor } from "better-auth/plugins";
+import { getMigrations } from "better-auth/db/migration";
 import pg from "pg";
 
 const { DATABASE_URL, BETTER_AUTH_SECRET, PORT } = process.env;
@@ -35,7 +56,7 @@ if (process.env.NODE_ENV === "test") {
 	process.exit(2);
 }
 
-const baseURL = `http://127.0.0.1:${PORT}`;
+const baseURL = process.env.BASE_URL || `http://127.0.0.1:${PORT}`;
 const trustedOrigins = (process.env.TRUSTED_ORIGINS || "")
 	.split(",")
 	.map((s) => s.trim())
@@ -44,16 +65,43 @@ const trustedOrigins = (process.env.TRUSTED_ORIGINS || "")
 // pg.Pool's default of at most 10 connections is also auth_gate's.
 const pool = new pg.Pool({ connectionString: DATABASE_URL });
 
-const auth = betterAuth({
+const json = (name) => {
+	const v = process.env[name];
+	if (!v) return undefined;
+	try {
+		return JSON.parse(v);
+	} catch (e) {
+		console.error(`server.mjs: ${name} is not JSON: ${e.message}`);
+		process.exit(2);
+	}
+};
+const known = { admin, bearer, genericOAuth, jwt, twoFactor };
+const plugins = Object.entries(json("PLUGINS") || {}).map(([name, opts]) => {
+	if (!known[name]) {
+		console.error(`server.mjs: unknown plugin ${name}; known: ${Object.keys(known).join(", ")}`);
+		process.exit(2);
+	}
+	return known[name](opts);
+});
+
+const options = {
 	database: pool,
 	secret: BETTER_AUTH_SECRET,
 	baseURL,
 	basePath: process.env.BASE_PATH || "/auth",
 	trustedOrigins,
 	emailAndPassword: { enabled: true },
-	rateLimit: { enabled: false },
+	rateLimit: { enabled: process.env.RATE_LIMIT === "on" },
+	plugins,
+	socialProviders: json("SOCIAL_PROVIDERS"),
+	account: json("ACCOUNT_LINKING") ? { accountLinking: json("ACCOUNT_LINKING") } : undefined,
 	telemetry: { enabled: false },
-});
+};
+if (process.env.MIGRATE === "on") {
+	const { runMigrations } = await getMigrations(options);
+	await runMigrations();
+}
+const auth = betterAuth(options);
 
 const server = http.createServer(toNodeHandler(auth));
 server.listen(Number(PORT), "127.0.0.1", () => {
