@@ -179,3 +179,34 @@ func containsValue(v, want any) bool {
 	}
 	return false
 }
+
+// The demo Caddyfile's commented provider block is what a newcomer
+// uncomments first: uncommented, it must adapt, be formatted as `caddy fmt`
+// wants, and configure both providers.
+func TestDemoCaddyfile_ProviderBlockWorksUncommented(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "Caddyfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	demo := string(b)
+	uncommented := strings.ReplaceAll(demo, "\t\t#\t", "\t\t")
+	if uncommented == demo || !strings.Contains(uncommented, "\t\tsocial github {") {
+		t.Fatal("the demo Caddyfile has no commented `social github` block")
+	}
+	t.Setenv("GITHUB_CLIENT_ID", "id")
+	t.Setenv("GITHUB_CLIENT_SECRET", "secret")
+	t.Setenv("CORP_CLIENT_ID", "id")
+	t.Setenv("CORP_CLIENT_SECRET", "secret")
+	out, logs, err := adapt(t, uncommented)
+	if err != nil {
+		t.Fatalf("adapt the uncommented demo: %v\n%s", err, logs)
+	}
+	if strings.Contains(logs, "not formatted") {
+		t.Errorf("the uncommented demo is not formatted as caddy fmt wants:\n%s", logs)
+	}
+	for _, want := range []string{`"github"`, `"corp"`, `"https://id.corp.example"`, `"trusted_providers":["corp"]`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("adapted demo lacks %s:\n%s", want, out)
+		}
+	}
+}
