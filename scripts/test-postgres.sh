@@ -23,6 +23,12 @@
 #   TEST_PG_STOP_CMD     shell command that stops the cluster (waits)
 #   TEST_PG_START_CMD    shell command that starts it again on the same port (waits)
 #   TEST_PG_RESTART_CMD  shell command that restarts it (waits)
+#   TEST_PGBOUNCER_URL   the same server through a PgBouncer in transaction
+#                        pooling mode, as Neon's pooled endpoint is:
+#                        postgres://postgres@127.0.0.1:<port>/postgres?sslmode=disable
+#                        (any database name is passed through). Unset when
+#                        PgBouncer is not installed and cannot be (not root).
+#   TEST_PGBOUNCER_PORT  its port
 #
 # Works as root (the cluster then runs as the "postgres" OS user, since
 # PostgreSQL refuses to run as root) and as any other user. As root, missing
@@ -120,6 +126,9 @@ sweep_leftovers() {
 			continue
 		fi
 		log "removing leftover cluster $dir"
+		if [ -f "$dir/pgbouncer.pid" ]; then
+			kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null || true
+		fi
 		if [ -f "$dir/data/postmaster.pid" ]; then
 			if [ "$(id -u)" -eq 0 ]; then
 				(cd / && runuser -u "$(stat -c %U "$dir/data")" -- \
@@ -140,6 +149,9 @@ echo $$ >"$base/owner.pid"
 cleanup() {
 	local status=$?
 	trap - EXIT INT TERM HUP
+	if [ -f "$base/pgbouncer.pid" ]; then
+		kill "$(cat "$base/pgbouncer.pid")" 2>/dev/null || true
+	fi
 	if [ -f "$data/postmaster.pid" ]; then
 		run_pg "$bindir/pg_ctl" -D "$data" stop -m immediate -w >/dev/null 2>&1 || true
 	fi
@@ -254,6 +266,70 @@ export TEST_PG_STOP_CMD="'$ctl' stop -m fast -w"
 export TEST_PG_START_CMD="'$ctl' start -w -t 60"
 export TEST_PG_RESTART_CMD="'$ctl' restart -m fast -w -t 60"
 log "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (TLS on), data in $data"
+
+# A PgBouncer in transaction pooling mode in front of the cluster, the way
+# Neon's pooled endpoint fronts its compute: SPEC §13 promises the module
+# works through one. Every database name passes through to the cluster; the
+# postgres role needs no password (the cluster trusts it).
+find_pgbouncer() {
+	command -v pgbouncer 2>/dev/null || { [ -x /usr/sbin/pgbouncer ] && echo /usr/sbin/pgbouncer; } || true
+}
+pgbouncer=$(find_pgbouncer)
+if [ -z "$pgbouncer" ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+	log "pgbouncer not found; installing it with apt-get"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -q pgbouncer >&2 || { apt-get update -q >&2 && apt-get install -y -q pgbouncer >&2; } || true
+	pgbouncer=$(find_pgbouncer)
+fi
+if [ -n "$pgbouncer" ]; then
+	pgb_started=
+	for attempt in 1 2 3 4 5; do
+		pgb_port=$(pick_port)
+		cat >"$base/pgbouncer.ini" <<EOF
+[databases]
+* = host=127.0.0.1 port=$port
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $pgb_port
+unix_socket_dir =
+auth_type = trust
+auth_file = $base/pgbouncer.users
+pool_mode = transaction
+max_client_conn = 1000
+default_pool_size = 40
+max_db_connections = 150
+ignore_startup_parameters = extra_float_digits,search_path
+logfile = $base/pgbouncer.log
+pidfile = $base/pgbouncer.pid
+EOF
+		echo '"postgres" ""' >"$base/pgbouncer.users"
+		give_to_pg "$base/pgbouncer.ini" "$base/pgbouncer.users"
+		# PgBouncer refuses to run as root; it runs as the cluster's user.
+		if run_pg "$pgbouncer" -d "$base/pgbouncer.ini" >>"$base/pgbouncer.start.log" 2>&1; then
+			for _ in $(seq 1 50); do
+				if "$psql" -X -q -c 'select 1' "postgres://postgres@127.0.0.1:$pgb_port/postgres?sslmode=disable" >/dev/null 2>&1; then
+					pgb_started=1
+					break
+				fi
+				sleep 0.1
+			done
+		fi
+		[ -n "$pgb_started" ] && break
+		if [ -f "$base/pgbouncer.pid" ]; then kill "$(cat "$base/pgbouncer.pid")" 2>/dev/null || true; fi
+		log "pgbouncer on port $pgb_port failed (attempt $attempt)"
+	done
+	if [ -n "$pgb_started" ]; then
+		export TEST_PGBOUNCER_URL="postgres://postgres@127.0.0.1:$pgb_port/postgres?sslmode=disable"
+		export TEST_PGBOUNCER_PORT=$pgb_port
+		log "PgBouncer $("$pgbouncer" --version | awk 'NR==1{print $2}') on 127.0.0.1:$pgb_port (transaction pooling)"
+	else
+		tail -n 20 "$base/pgbouncer.log" "$base/pgbouncer.start.log" >&2 2>/dev/null || true
+		log "could not start PgBouncer; the pooler tests will fail under CI=true"
+	fi
+else
+	log "pgbouncer is not installed; the pooler tests will fail under CI=true (apt-get install pgbouncer)"
+fi
 
 # Run the command in the foreground (not exec: the trap must still clean up)
 # and pass its status on.

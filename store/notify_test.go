@@ -87,11 +87,11 @@ func TestListen_TriggersAnnounceRevocationsOnBothLayouts(t *testing.T) {
 		setup func(t *testing.T) (*Store, string)
 	}{
 		{"camel", func(t *testing.T) (*Store, string) {
-			dsn := testsupport.PostgresDSN(t)
+			dsn := testsupport.PostgresDirectDSN(t)
 			return migratedStore(t, dsn), dsn
 		}},
 		{"snake, timestamp without time zone, session not in UTC", func(t *testing.T) (*Store, string) {
-			u, err := url.Parse(testsupport.PostgresDSN(t))
+			u, err := url.Parse(testsupport.PostgresDirectDSN(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -176,7 +176,7 @@ func TestListen_TriggersAnnounceRevocationsOnBothLayouts(t *testing.T) {
 }
 
 func TestListen_PayloadsNeverCarryTheToken(t *testing.T) {
-	dsn := testsupport.PostgresDSN(t)
+	dsn := testsupport.PostgresDirectDSN(t)
 	st := migratedStore(t, dsn)
 	// A plain LISTEN, to see the payloads as the triggers send them.
 	l := pq.NewListener(dsn, time.Second, time.Second, nil)
@@ -212,7 +212,7 @@ func TestListen_ResyncsAfterLosingTheConnection(t *testing.T) {
 	listenMinReconnect = 50 * time.Millisecond
 	t.Cleanup(func() { listenMinReconnect = old })
 
-	dsn := testsupport.PostgresDSN(t)
+	dsn := testsupport.PostgresDirectDSN(t)
 	st := migratedStore(t, dsn)
 	u, err := url.Parse(dsn)
 	if err != nil {
@@ -297,7 +297,7 @@ func TestListen_WarnsWhenProbesDoNotComeBack(t *testing.T) {
 	t.Cleanup(func() { sendProbe, listenProbeTimeout = oldSend, oldTimeout })
 
 	core, logs := observer.New(zap.InfoLevel)
-	dsn := testsupport.PostgresDSN(t)
+	dsn := testsupport.PostgresDirectDSN(t)
 	migratedStore(t, dsn)
 	listening(t, dsn, zap.New(core))
 	deadline := time.Now().Add(5 * time.Second)
@@ -312,7 +312,7 @@ func TestListen_WarnsWhenProbesDoNotComeBack(t *testing.T) {
 
 func TestListen_NoWarningWhenProbesComeBack(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	dsn := testsupport.PostgresDSN(t)
+	dsn := testsupport.PostgresDirectDSN(t)
 	migratedStore(t, dsn)
 	old := listenProbeTimeout
 	listenProbeTimeout = time.Second
@@ -348,7 +348,7 @@ func TestListen_RejectsADSNThatIsNotPostgreSQL(t *testing.T) {
 }
 
 func TestListen_StopIsIdempotentAndQuiet(t *testing.T) {
-	dsn := testsupport.PostgresDSN(t)
+	dsn := testsupport.PostgresDirectDSN(t)
 	st := migratedStore(t, dsn)
 	var mu sync.Mutex
 	calls := 0

@@ -107,7 +107,7 @@ func TestOpen_RemovesChannelBindingWithOneWarning(t *testing.T) {
 }
 
 func TestOpen_NeonStyleDSNConnectsOverTLS(t *testing.T) {
-	u, err := url.Parse(testsupport.PostgresDSN(t))
+	u, err := url.Parse(testsupport.PostgresDirectDSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,7 +154,7 @@ func TestMigrate_PostgresRefusesBookkeepingInTwoPlaces(t *testing.T) {
 func TestMigrate_PostgresUsesAnOwnSchemaCreatedBeforehand(t *testing.T) {
 	// A role that may not create schemas (no CREATE on the database) still
 	// starts when an administrator created the schema for it.
-	dsn := testsupport.PostgresDSN(t)
+	dsn := testsupport.PostgresDirectDSN(t)
 	admin := openStore(t, dsn, Options{})
 	// Roles are cluster-wide: a unique name, dropped when the test ends.
 	role := "authgate_app_" + strings.ToLower(RandomString(12))

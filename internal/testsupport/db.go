@@ -54,8 +54,18 @@ func PostgresAdminDSN(t testing.TB) string {
 
 // PostgresDSN creates a fresh, uniquely named database on the server of
 // TEST_DATABASE_URL, drops it when the test ends, and returns its DSN (the
-// admin DSN with the database name replaced).
+// admin DSN with the database name replaced). With
+// AUTHGATE_TEST_VIA_PGBOUNCER=1 the DSN goes through PgBouncer.
 func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	dsn := createDatabase(t)
+	if os.Getenv(EnvViaPgBouncer) == "1" {
+		return viaPgBouncer(t, dsn)
+	}
+	return dsn
+}
+
+func createDatabase(t testing.TB) string {
 	t.Helper()
 	admin := PostgresAdminDSN(t)
 	u, err := url.Parse(admin)
