@@ -16,12 +16,27 @@ import (
 // within a second of its revocation elsewhere.
 func TestE2E_RevocationReachesTheOtherInstanceWithinOneSecond(t *testing.T) {
 	dsn := testsupport.PostgresDSN(t)
+	revocationAcrossInstances(t, dsn, dsn, "session_cache 1m")
+}
+
+// SPEC §13's deployment: both instances reach the database through a
+// transaction-mode PgBouncer (as Neon's pooled endpoint) and listen on a
+// direct connection; everything still holds.
+func TestE2E_RevocationThroughPgBouncerWithADirectNotifyDatabase(t *testing.T) {
+	pooled, direct := testsupport.PgBouncerDSN(t)
+	revocationAcrossInstances(t, pooled, direct, "session_cache 1m\n\t\tnotify_database "+direct)
+}
+
+// revocationAcrossInstances starts two instances on dsn with extra
+// configuration lines and checks that revocations on one, or by plain SQL on
+// direct, reach the other within a second.
+func revocationAcrossInstances(t *testing.T, dsn, direct, extra string) {
 	up := testsupport.NewUpstream(t)
-	siteA := testsupport.StartCaddy(t, gatedSite(dsn, up.HostPort(), "session_cache 1m"))
-	siteB := testsupport.StartCaddy(t, gatedSite(dsn, up.HostPort(), "session_cache 1m"))
-	waitListeners(t, dsn, 2)
+	siteA := testsupport.StartCaddy(t, gatedSite(dsn, up.HostPort(), extra))
+	siteB := testsupport.StartCaddy(t, gatedSite(dsn, up.HostPort(), extra))
+	waitListeners(t, direct, 2)
 	a, b := newClient(t, siteA.BaseURL), newClient(t, siteB.BaseURL)
-	db := testsupport.OpenDB(t, dsn)
+	db := testsupport.OpenDB(t, direct)
 
 	// Clients without cookies of their own: every request names its session
 	// explicitly.
@@ -116,6 +131,58 @@ func TestE2E_RevocationReachesTheOtherInstanceWithinOneSecond(t *testing.T) {
 	}
 }
 
+// The documented fallback: behind a pooler without notify_database, notices
+// cannot arrive, so one warning says so and a revoked session lapses on the
+// other instance with its cache entry (session_cache), not later.
+func TestE2E_PgBouncerWithoutNotifyDatabaseFallsBackToTheCacheBound(t *testing.T) {
+	pooled, _ := testsupport.PgBouncerDSN(t)
+	up := testsupport.NewUpstream(t)
+	siteA := testsupport.StartCaddy(t, gatedSite(pooled, up.HostPort(), "session_cache 2s"))
+	siteB := testsupport.StartCaddy(t, gatedSite(pooled, up.HostPort(), "session_cache 2s"))
+	a, b := newClient(t, siteA.BaseURL), newClient(t, siteB.BaseURL)
+	resp, body := a.do("POST", "/auth/sign-up/email", `{"name":"Alice","email":"alice@example.com","password":"password123"}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("sign-up %d %s\n%s", resp.StatusCode, body, siteA.Logs())
+	}
+	var cookie string
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "better-auth.session_token" {
+			cookie = ck.Name + "=" + ck.Value
+		}
+	}
+	if resp, _ := b.do("GET", "/app", "", "Cookie", cookie); resp.StatusCode != 200 {
+		t.Fatalf("instance B refused a fresh session: %d", resp.StatusCode)
+	}
+	if resp, body := a.do("POST", "/auth/sign-out", "", "Origin", siteA.BaseURL); resp.StatusCode != 200 {
+		t.Fatalf("sign-out on A: %d %s", resp.StatusCode, body)
+	}
+	start := time.Now()
+	within(t, 4*time.Second, func() bool {
+		resp, _ := b.do("GET", "/app", "", "Cookie", cookie)
+		return resp.StatusCode == 401
+	}, "instance B still accepts the revoked session after session_cache")
+	t.Logf("instance B refused the session after %v (session_cache 2s)", time.Since(start).Round(time.Millisecond))
+
+	for _, site := range []*testsupport.Caddy{siteA, siteB} {
+		within(t, 15*time.Second, func() bool { return countWarnings(site.Logs(), "revocation notices") >= 1 },
+			"no warning about revocation notices behind the pooler")
+		if n := countWarnings(site.Logs(), "revocation notices"); n != 1 {
+			t.Errorf("%d warnings about revocation notices, want 1:\n%s", n, site.Logs())
+		}
+	}
+}
+
+func countWarnings(logs, about string) int {
+	var n int
+	for _, line := range strings.Split(logs, "\n") {
+		var entry struct{ Level, Msg string }
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Level == "warn" && strings.Contains(entry.Msg, about) {
+			n++
+		}
+	}
+	return n
+}
+
 func TestE2E_UnreachableNotifyDatabaseWarnsOnceAndServes(t *testing.T) {
 	dsn := testsupport.PostgresDSN(t)
 	up := testsupport.NewUpstream(t)
@@ -138,14 +205,7 @@ func TestE2E_UnreachableNotifyDatabaseWarnsOnceAndServes(t *testing.T) {
 		t.Fatalf("gated request %d", resp.StatusCode)
 	}
 	logs := site.Logs()
-	var warnings int
-	for _, line := range strings.Split(logs, "\n") {
-		var entry struct{ Level, Msg string }
-		if json.Unmarshal([]byte(line), &entry) == nil && entry.Level == "warn" && strings.Contains(entry.Msg, "revocation notices") {
-			warnings++
-		}
-	}
-	if warnings != 1 {
+	if warnings := countWarnings(logs, "revocation notices"); warnings != 1 {
 		t.Errorf("%d warnings about revocation notices, want 1:\n%s", warnings, logs)
 	}
 	if strings.Contains(logs, "n0tify-secret") {
