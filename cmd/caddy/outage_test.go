@@ -49,6 +49,10 @@ type outcome struct {
 // It stops the cluster that scripts/test-postgres.sh started for the run,
 // so it needs that script's TEST_PG_STOP_CMD and TEST_PG_START_CMD; under
 // CI=true the test target always provides them.
+//
+// It runs twice: on a direct connection, and through a transaction-mode
+// PgBouncer (SPEC §13, as Neon's pooled endpoint), where the pooler stays up
+// and its server connections die under it.
 func TestOutage_PostgresStopsAndComesBack(t *testing.T) {
 	if os.Getenv("TEST_PG_STOP_CMD") == "" || os.Getenv("TEST_PG_START_CMD") == "" {
 		if os.Getenv("CI") == "true" {
@@ -57,7 +61,19 @@ func TestOutage_PostgresStopsAndComesBack(t *testing.T) {
 		t.Skip("SKIPPED: the outage test stops PostgreSQL, so it needs the throwaway cluster of scripts/test-postgres.sh: " +
 			"unset TEST_DATABASE_URL and run  scripts/test-postgres.sh go test ./cmd/caddy -run Outage -v")
 	}
-	dsn := testsupport.PostgresDSN(t)
+	t.Run("direct", func(t *testing.T) {
+		dsn := testsupport.PostgresDirectDSN(t)
+		outageUnderLoad(t, dsn, dsn)
+	})
+	t.Run("through PgBouncer", func(t *testing.T) {
+		pooled, direct := testsupport.PgBouncerDSN(t)
+		outageUnderLoad(t, pooled, direct)
+	})
+}
+
+// outageUnderLoad runs the load against an instance on dsn, stops and
+// starts PostgreSQL, and checks the answers and the rows (read on direct).
+func outageUnderLoad(t *testing.T, dsn, direct string) {
 	// The app records the identity of every request it gets.
 	var (
 		appMu  sync.Mutex
@@ -225,7 +241,7 @@ func TestOutage_PostgresStopsAndComesBack(t *testing.T) {
 	}
 
 	// Every acknowledged sign-up is there, whole; nothing is half-written.
-	db := testsupport.OpenDB(t, dsn)
+	db := testsupport.OpenDB(t, direct)
 	for _, email := range signedUp {
 		var n int
 		if err := db.Get(&n, `SELECT count(*) FROM "user" u JOIN "account" a ON a."userId" = u."id" AND a."providerId" = 'credential'
