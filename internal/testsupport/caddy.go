@@ -96,6 +96,18 @@ func (c *Caddy) RSS() (int64, error) {
 	return 0, errors.New("no VmRSS in /proc status")
 }
 
+// Kill ends the process with SIGKILL, as a crash or an OOM kill would:
+// nothing is flushed, no request is finished. It waits for the exit.
+func (c *Caddy) Kill() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Kill()
+	<-c.done
+}
+
 // Stop ends the process and waits for it.
 func (c *Caddy) Stop() {
 	select {
