@@ -158,18 +158,26 @@ func TestRateLimit_MadeUpBearerTokensAreLimitedPerClient(t *testing.T) {
 }
 
 func TestRateLimit_DatabaseStorageSpansCaddyProcesses(t *testing.T) {
-	testsupport.Both(t, func(t *testing.T, dsn string) {
-		up := testsupport.NewUpstream(t)
-		cf := gatedSite(dsn, up.HostPort(), "rate_limit {\n\t\t\tstorage database\n\t\t}")
-		a := newClient(t, testsupport.StartCaddy(t, cf).BaseURL)
-		b := newClient(t, testsupport.StartCaddy(t, cf).BaseURL)
-		for i, c := range []*client{a, b, a} {
-			if code, _, body := wrongSignIn(c, fmt.Sprintf("u%d@example.com", i), ""); code != 401 {
-				t.Fatalf("sign-in %d: %d %s", i+1, code, body)
-			}
-		}
-		if code, retry, body := wrongSignIn(b, "u3@example.com", ""); code != 429 || retry == "" {
-			t.Fatalf("4th sign-in, on the other process: %d X-Retry-After=%q %s", code, retry, body)
-		}
+	testsupport.Both(t, limitsSharedAcrossProcesses)
+	t.Run("through PgBouncer", func(t *testing.T) {
+		pooled, _ := testsupport.PgBouncerDSN(t)
+		limitsSharedAcrossProcesses(t, pooled)
 	})
+}
+
+// limitsSharedAcrossProcesses: two processes on dsn with database storage
+// count the same sign-in limit.
+func limitsSharedAcrossProcesses(t *testing.T, dsn string) {
+	up := testsupport.NewUpstream(t)
+	cf := gatedSite(dsn, up.HostPort(), "rate_limit {\n\t\t\tstorage database\n\t\t}")
+	a := newClient(t, testsupport.StartCaddy(t, cf).BaseURL)
+	b := newClient(t, testsupport.StartCaddy(t, cf).BaseURL)
+	for i, c := range []*client{a, b, a} {
+		if code, _, body := wrongSignIn(c, fmt.Sprintf("u%d@example.com", i), ""); code != 401 {
+			t.Fatalf("sign-in %d: %d %s", i+1, code, body)
+		}
+	}
+	if code, retry, body := wrongSignIn(b, "u3@example.com", ""); code != 429 || retry == "" {
+		t.Fatalf("4th sign-in, on the other process: %d X-Retry-After=%q %s", code, retry, body)
+	}
 }
