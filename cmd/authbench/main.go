@@ -58,6 +58,7 @@ type config struct {
 	concurrency []int
 	legs        []string
 	database    string
+	pgbouncer   string
 	caddyBin    string
 	caddyURLs   map[string]string
 	caddyPID    int
@@ -75,9 +76,13 @@ const (
 	varPGUncached     = "pg-uncached"
 	varSQLiteCached   = "sqlite-cached"
 	varSQLiteUncached = "sqlite-uncached"
+	// varPgBouncerUncached is pg-uncached's database through a
+	// transaction-mode PgBouncer (--pgbouncer), as behind Neon's pooled
+	// endpoint, with notify_database direct (SPEC §13).
+	varPgBouncerUncached = "pgb-uncached"
 )
 
-var allVariants = []string{varPlain, varPlainHeaders, varPGCached, varPGUncached, varSQLiteCached, varSQLiteUncached}
+var allVariants = []string{varPlain, varPlainHeaders, varPGCached, varPGUncached, varPgBouncerUncached, varSQLiteCached, varSQLiteUncached}
 
 var allLegs = []string{"gate", "open", "signin"}
 
@@ -99,6 +104,8 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.rounds, "rounds", 3, "how many times every gate and open-loop slice is repeated (sign-in: 2)")
 	fs.StringVar(&conc, "concurrency", "16,64", "closed-loop concurrencies of the gate leg, comma-separated")
 	fs.StringVar(&legs, "legs", strings.Join(allLegs, ","), "legs to run: gate, open, signin")
+	fs.StringVar(&cfg.pgbouncer, "pgbouncer", os.Getenv("TEST_PGBOUNCER_URL"),
+		"a PgBouncer in front of --database's server (transaction pooling; default $TEST_PGBOUNCER_URL): adds the "+varPgBouncerUncached+" variant")
 	fs.StringVar(&cfg.database, "database", os.Getenv("TEST_DATABASE_URL"),
 		"admin DSN of a loopback PostgreSQL server on which a fresh database is created and dropped (default $TEST_DATABASE_URL); with --caddy-url, the database Caddy's PostgreSQL sites use")
 	fs.StringVar(&cfg.caddyBin, "caddy-bin", "", "Caddy binary with auth_gate (default: go build ./cmd/caddy into a temporary folder)")
@@ -282,7 +289,9 @@ var identityLikeHeaders = [][2]string{
 	{"X-Session-Id", "UgAcMso8IgwThrKG05jvM8QBKMzgvvBx"},
 }
 
-func (v *variant) postgres() bool { return strings.HasPrefix(v.name, "pg-") }
+func (v *variant) postgres() bool {
+	return strings.HasPrefix(v.name, "pg-") || strings.HasPrefix(v.name, "pgb-")
+}
 
 // bench holds what a run started, so that cleanup can undo it.
 type bench struct {
@@ -444,6 +453,13 @@ func (b *bench) startOwnCaddy(ctx context.Context) error {
 		})
 		b.pgDSN = dsn
 		dbs["pg"] = dsn
+		if b.cfg.pgbouncer != "" {
+			pooled, err := throughPooler(dsn, b.cfg.pgbouncer)
+			if err != nil {
+				return fmt.Errorf("--pgbouncer: %w", err)
+			}
+			dbs["pgb"] = pooled
+		}
 		if err := b.describePostgres(ctx); err != nil {
 			return err
 		}
@@ -469,6 +485,9 @@ func (b *bench) startOwnCaddy(ctx context.Context) error {
 		fmt.Fprintf(&sites, "\nhttp://%s {\n", addr)
 		if gated {
 			fmt.Fprintf(&sites, "\tauth_gate {\n\t\tdatabase %s\n\t\tsecret %s\n\t\trate_limit off\n", dbs[db], benchSecret)
+			if db == "pgb" {
+				fmt.Fprintf(&sites, "\t\tnotify_database %s\n", dbs["pg"])
+			}
 			if cache == "uncached" {
 				sites.WriteString("\t\tsession_cache 0\n")
 			}
@@ -585,4 +604,22 @@ func newClient() *http.Client {
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// throughPooler returns dsn with the host and port of pooler, a PgBouncer
+// that passes every database name through to dsn's server.
+func throughPooler(dsn, pooler string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", err
+	}
+	p, err := url.Parse(pooler)
+	if err != nil || p.Host == "" {
+		return "", fmt.Errorf("%q is not a postgres:// URL", pooler)
+	}
+	if err := requireLoopbackDSN(pooler); err != nil {
+		return "", err
+	}
+	u.Host = p.Host
+	return u.String(), nil
 }
