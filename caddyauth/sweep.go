@@ -55,6 +55,12 @@ func (h *dbHandle) sweepLoop(ctx context.Context, done chan<- struct{}) {
 func (h *dbHandle) sweep(parent context.Context) {
 	ctx, cancel := context.WithTimeout(parent, sweepTimeout)
 	defer cancel()
+	// The revocation triggers vanish with a table that a tool re-creates
+	// while Caddy runs (drizzle-kit push); the store restores them, or
+	// warns when it may not migrate.
+	if _, err := h.st.CheckNoticeTriggers(ctx); err != nil && parent.Err() == nil {
+		h.logger.Warn("checking the revocation triggers failed; the next sweep tries again", zap.Error(err))
+	}
 	v, s, err := h.st.DeleteExpired(ctx, time.Now())
 	if err != nil {
 		if parent.Err() != nil {

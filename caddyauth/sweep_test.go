@@ -90,3 +90,40 @@ func TestSweeper_StartsWithTheConfig(t *testing.T) {
 		t.Error("App.Start did not start the sweep of expired rows")
 	}
 }
+
+// A tool that re-creates a table while Caddy runs (drizzle-kit push) takes
+// the revocation triggers with it; the periodic sweep puts them back.
+func TestSweeper_RestoresRevocationTriggersDroppedWhileRunning(t *testing.T) {
+	dsn := testsupport.PostgresDirectDSN(t)
+	h, key, err := acquireDB(dsn, "", "auto", true, false, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = dbPool.Delete(key) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.st.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.sweepFirst, h.sweepEvery = 20*time.Millisecond, 50*time.Millisecond
+	db := testsupport.OpenDB(t, dsn)
+	count := func() int {
+		var n int
+		if err := db.Get(&n, `SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'auth_gate_%'`); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(); n != 4 {
+		t.Fatalf("%d triggers after start, want 4", n)
+	}
+	h.startSweeper()
+	if _, err := db.Exec(`DROP TRIGGER auth_gate_user_notify ON "user"`); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); count() != 4; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the dropped trigger was not restored by the sweep")
+		}
+	}
+}

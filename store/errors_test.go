@@ -73,6 +73,7 @@ func storeCalls(st *Store) map[string]func(ctx context.Context) error {
 		"UndoRateLimit":          func(ctx context.Context) error { return st.UndoRateLimit(ctx, "key", 1) },
 		"LiftExpiredBan":         func(ctx context.Context) error { return st.LiftExpiredBan(ctx, "id", now) },
 		"DeleteExpired":          func(ctx context.Context) error { _, _, err := st.DeleteExpired(ctx, now); return err },
+		"CheckNoticeTriggers":    func(ctx context.Context) error { _, err := st.CheckNoticeTriggers(ctx); return err },
 		"Migrate":                func(ctx context.Context) error { return st.Migrate(ctx) },
 		"MigrateApplied":         func(ctx context.Context) error { _, err := st.MigrateApplied(ctx); return err },
 		"Detect":                 func(ctx context.Context) error { return st.Detect(ctx) },

@@ -31,7 +31,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if _, err := s.migrate(ctx); err != nil {
 		return err
 	}
-	return s.Detect(ctx)
+	if err := s.Detect(ctx); err != nil {
+		return err
+	}
+	// A table re-created since the migrations ran (drizzle-kit push) lost
+	// its triggers; this is the moment to bring them back.
+	if _, err := s.checkNoticeTriggers(ctx, true); err != nil {
+		return err
+	}
+	return nil
 }
 
 // migrate applies pending migrations and returns how many it applied.
