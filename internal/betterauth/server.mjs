@@ -23,6 +23,9 @@
 //   SOCIAL_PROVIDERS    JSON object passed as socialProviders (google,
 //                       github, … with endpoint overrides for a fake IdP).
 //   ACCOUNT_LINKING     JSON object passed as account.accountLinking.
+//   FIELDS              JSON object: model → { field: column }, passed as
+//                       <model>.fields, e.g. {"user":{"emailVerified":
+//                       "email_verified"}} for a snake_case (Drizzle) schema.
 //   RATE_LIMIT          "on" keeps Better Auth's default rate limits.
 //   MIGRATE             "on" runs Better Auth's own migrate (getMigrations,
 //                       as `npx @better-auth/cli migrate` does) for this
@@ -97,6 +100,9 @@ const options = {
 	account: json("ACCOUNT_LINKING") ? { accountLinking: json("ACCOUNT_LINKING") } : undefined,
 	telemetry: { enabled: false },
 };
+for (const [model, fields] of Object.entries(json("FIELDS") || {})) {
+	options[model] = { ...options[model], fields };
+}
 if (process.env.MIGRATE === "on") {
 	const { runMigrations } = await getMigrations(options);
 	await runMigrations();

@@ -28,6 +28,10 @@ type BetterAuth struct {
 	SocialProviders map[string]any
 	// AccountLinking is account.accountLinking.
 	AccountLinking map[string]any
+	// Fields maps a model (user, session, account, verification) to its
+	// field → column names, Better Auth's <model>.fields; see
+	// BetterAuthSnakeFields.
+	Fields map[string]any
 	// RateLimit keeps Better Auth's default rate limits (off otherwise).
 	RateLimit bool
 	// Migrate runs Better Auth's own migrate for this configuration
@@ -89,6 +93,7 @@ func StartBetterAuth(t testing.TB, c BetterAuth) *BetterAuthServer {
 	}
 	for name, v := range map[string]map[string]any{
 		"PLUGINS": c.Plugins, "SOCIAL_PROVIDERS": c.SocialProviders, "ACCOUNT_LINKING": c.AccountLinking,
+		"FIELDS": c.Fields,
 	} {
 		if v == nil {
 			continue
