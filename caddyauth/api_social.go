@@ -291,6 +291,13 @@ func (g *Gate) socialUser(r *http.Request, p *social.Provider, profile social.Pr
 		if err := g.store().UpdateAccountTokens(ctx, existing.ID, acc.AccountTokens, t); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return store.User{}, false, "", g.storeError(r, opSignIn, err)
 		}
+		// As Better Auth: the provider now vouches for the very address the
+		// user has (it may not have at sign-up), so the user is verified.
+		if profile.EmailVerified && !user.EmailVerified && emailaddr.Normalize(profile.Email) == user.Email {
+			if user, err = g.store().MarkEmailVerified(ctx, user.ID, t); err != nil {
+				return store.User{}, false, "", g.storeError(r, opSignIn, err)
+			}
+		}
 		return user, false, "", nil
 	case errors.Is(err, store.ErrDuplicateAccount):
 		return store.User{}, false, codeUnableToLink, nil

@@ -435,6 +435,35 @@ func TestBetterAuthCompat_SocialSignInSharesUsersAndAccounts(t *testing.T) {
 	}
 }
 
+// A user who signed up while the provider did not vouch for the address
+// is marked verified on a later sign-in where it does, on either side
+// (Better Auth's handleOAuthUserInfo does so for an account already linked).
+func TestBetterAuthCompat_SocialSignInVerifiesTheEmailLater(t *testing.T) {
+	dsn := testsupport.PostgresDSN(t)
+	p := startSocialPair(t, dsn, false, false)
+	for _, dir := range []struct{ first, then authSide }{{p.ba, p.gate}, {p.gate, p.ba}} {
+		t.Run("sign up on "+dir.first.name+", sign in on "+dir.then.name, func(t *testing.T) {
+			email := "Later-" + strings.ReplaceAll(dir.then.name, "_", "-") + "@Example.com"
+			u := fakeidp.User{Sub: "sub-later-" + dir.then.name, Email: email, Name: "Lee"}
+			p.idp.SetUser(u)
+			first := p.browser(t, dir.first)
+			userID := first.signedIn(p, first.socialSignIn(p))
+			if p.user(t, userID).EmailVerified {
+				t.Fatalf("%s: the user is verified though the provider did not say so", dir.first.name)
+			}
+			u.EmailVerified = true
+			p.idp.SetUser(u)
+			then := p.browser(t, dir.then)
+			if got := then.signedIn(p, then.socialSignIn(p)); got != userID {
+				t.Fatalf("%s: signed in as %s, want %s", dir.then.name, got, userID)
+			}
+			if !p.user(t, userID).EmailVerified {
+				t.Errorf("%s: emailVerified still false after a sign-in where the provider verified the address", dir.then.name)
+			}
+		})
+	}
+}
+
 // A password user of either side meets a provider sign-in with the same
 // email on either side: both sides link, or both refuse, by Better Auth's
 // rules (the provider vouches for the address or is trusted, and the local
