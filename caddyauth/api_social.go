@@ -186,12 +186,14 @@ func (g *Gate) handleSocialCallback(w http.ResponseWriter, r *http.Request, id s
 		return f.fail(codeStateMismatch, "")
 	}
 	st, err := g.stateCodec.Decode(sealed)
+	// A cookie we sealed names an error URL checked when its flow started;
+	// Better Auth redirects a mismatch there too (two sign-ins in two tabs).
+	if err == nil && st.ErrorCallbackURL != "" {
+		f.errorURL = st.ErrorCallbackURL
+	}
 	if err != nil || !st.Matches(param) || st.ProviderID != id {
 		g.socialRefused(r, id, codeStateMismatch, "state cookie invalid, expired or for another flow")
 		return f.fail(codeStateMismatch, "")
-	}
-	if st.ErrorCallbackURL != "" {
-		f.errorURL = st.ErrorCallbackURL
 	}
 	if pe := q.Get("error"); pe != "" {
 		// The code is the provider's (or the client's) text: it goes to the

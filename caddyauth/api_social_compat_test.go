@@ -49,3 +49,24 @@ func TestSocialSignIn_ProviderVerifiesTheEmailLater(t *testing.T) {
 		}
 	})
 }
+
+// Two sign-ins started in two tabs: the second flow's state cookie replaces
+// the first's, and the first tab's callback is refused. Better Auth sends it
+// to the errorCallbackURL that the stored flow names (its
+// state_security_mismatch carries errorURL), so the app's own error page
+// shows, not the auth server's; a state that no flow of ours sealed still
+// goes to the default error page.
+func TestSocialCallback_StateMismatchGoesToTheFlowsErrorURL(t *testing.T) {
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		s := newOIDCSite(t, dsn, "")
+		_, firstURL := s.start(`,"callbackURL":"/dashboard","errorCallbackURL":"/oops"`)
+		second, _ := s.start(`,"callbackURL":"/dashboard","errorCallbackURL":"/oops"`)
+		s.wantSocialError(s.callback(s.authorize(firstURL), second), "/oops", "state_mismatch")
+
+		_, authURL := s.start(`,"errorCallbackURL":"/oops"`)
+		s.wantSocialError(s.callback(s.authorize(authURL), "better-auth.gate_oauth_state=forged"), siteURL+"/auth/error", "state_mismatch")
+		if n := rowCount(t, s.db, "user"); n != 0 {
+			t.Errorf("%d users after refused callbacks", n)
+		}
+	})
+}
