@@ -36,12 +36,13 @@ type authSide struct {
 
 // socialPair is the two servers on one database and one provider.
 type socialPair struct {
-	idp    *fakeidp.Provider
-	gate   authSide
-	ba     authSide
-	db     *sqlx.DB
-	snake  bool
-	layout string
+	provider string // "corp" or "github"
+	idp      *fakeidp.Provider
+	gate     authSide
+	ba       authSide
+	db       *sqlx.DB
+	snake    bool
+	layout   string
 }
 
 func startSocialPair(t *testing.T, dsn string, snake, trusted bool) *socialPair {
@@ -88,11 +89,12 @@ func startSocialPair(t *testing.T, dsn string, snake, trusted bool) *socialPair 
 	// refuses them on its first request if they do not match its schema.
 	ba := testsupport.StartBetterAuth(t, cfg)
 	return &socialPair{
-		idp:   idp,
-		gate:  authSide{"auth_gate", gate.BaseURL, gate.Logs},
-		ba:    authSide{"better-auth", ba.URL, ba.Logs},
-		db:    testsupport.OpenDB(t, dsn),
-		snake: snake,
+		provider: "corp",
+		idp:      idp,
+		gate:     authSide{"auth_gate", gate.BaseURL, gate.Logs},
+		ba:       authSide{"better-auth", ba.URL, ba.Logs},
+		db:       testsupport.OpenDB(t, dsn),
+		snake:    snake,
 	}
 }
 
@@ -152,17 +154,23 @@ func (b *browser) send(method, rawURL, body string) (*http.Response, string) {
 func (b *browser) socialSignIn(p *socialPair) *url.URL {
 	b.t.Helper()
 	resp, body := b.send("POST", b.side.base+"/auth/sign-in/social",
-		`{"provider":"corp","callbackURL":"/dashboard","errorCallbackURL":"/oops"}`)
+		`{"provider":"`+p.provider+`","callbackURL":"/dashboard","errorCallbackURL":"/oops"}`)
 	var start struct {
 		URL      string `json:"url"`
 		Redirect bool   `json:"redirect"`
 	}
-	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &start) != nil || !start.Redirect || !strings.HasPrefix(start.URL, p.idp.URL+"/authorize?") {
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &start) != nil || !start.Redirect {
 		b.t.Fatalf("%s: sign-in/social = %d %s\n%s", b.side.name, resp.StatusCode, body, p.logs())
 	}
-	resp, _ = b.send("GET", start.URL, "")
+	// Better Auth's github provider names github.com itself: the browser
+	// goes to the fake GitHub instead.
+	authURL := strings.Replace(start.URL, "https://github.com/", p.idp.URL+"/", 1)
+	if !strings.HasPrefix(authURL, p.idp.AuthURL()+"?") {
+		b.t.Fatalf("%s: sign-in/social sends the browser to %s, want %s?…", b.side.name, start.URL, p.idp.AuthURL())
+	}
+	resp, _ = b.send("GET", authURL, "")
 	callback := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(callback, b.side.base+"/auth/callback/corp?") {
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(callback, b.side.base+"/auth/callback/"+p.provider+"?") {
 		b.t.Fatalf("%s: provider answered %d, Location %q", b.side.name, resp.StatusCode, callback)
 	}
 	resp, body = b.send("GET", callback, "")
@@ -270,21 +278,21 @@ func (p *socialPair) accounts(t *testing.T, userID string) []accountRow {
 	return out
 }
 
-// corpAccount is the user's only corp account row.
+// corpAccount is the user's only account row of the pair's provider.
 func (p *socialPair) corpAccount(t *testing.T, userID, sub string) accountRow {
 	t.Helper()
 	var corp []accountRow
 	for _, a := range p.accounts(t, userID) {
-		if a.ProviderID == "corp" {
+		if a.ProviderID == p.provider {
 			corp = append(corp, a)
 		}
 	}
 	var n int
-	if err := p.db.Get(&n, `SELECT count(*) FROM "account" WHERE `+p.col("providerId")+` = 'corp' AND `+p.col("accountId")+` = $1`, sub); err != nil {
+	if err := p.db.Get(&n, `SELECT count(*) FROM "account" WHERE `+p.col("providerId")+` = $1 AND `+p.col("accountId")+` = $2`, p.provider, sub); err != nil {
 		t.Fatal(err)
 	}
 	if len(corp) != 1 || n != 1 || corp[0].AccountID != sub {
-		t.Fatalf("user %s has corp accounts %+v; %d rows for subject %s, want exactly one", userID, corp, n, sub)
+		t.Fatalf("user %s has %s accounts %+v; %d rows for subject %s, want exactly one", userID, p.provider, corp, n, sub)
 	}
 	return corp[0]
 }
@@ -547,6 +555,90 @@ func TestBetterAuthCompat_SocialSignInLinksPasswordUsersByTheSameRules(t *testin
 							})
 						}
 					}
+				}
+			}
+		})
+	}
+}
+
+// The same through GitHub: Better Auth's own github provider (its endpoints
+// sent to a fake GitHub) and `social github` pointed at the same fake.
+// GitHub's subject is the numeric user id, which both must store as the
+// same text; the address is the public one or, when private, the primary
+// one of /user/emails.
+func TestBetterAuthCompat_GitHubSignInSharesUsersAndAccounts(t *testing.T) {
+	for _, lay := range layouts {
+		t.Run(lay.name, func(t *testing.T) {
+			dsn := testsupport.PostgresDSN(t)
+			prepareLayout(t, dsn, lay.snake)
+			idp := fakeidp.Start(t, fakeidp.GitHub())
+			up := testsupport.NewUpstream(t)
+			gate := testsupport.StartCaddy(t, gatedSite(dsn, up.HostPort(), `rate_limit off
+		social github {
+			client_id `+idp.ClientID+`
+			client_secret `+idp.ClientSecret+`
+			authorization_url `+idp.AuthURL()+`
+			token_url `+idp.TokenURL()+`
+			userinfo_url `+idp.UserinfoURL()+`
+		}`))
+			idp.AllowRedirectURI(gate.BaseURL + "/auth/callback/github")
+			port := testsupport.FreePort(t)
+			idp.AllowRedirectURI(fmt.Sprintf("http://127.0.0.1:%d/auth/callback/github", port))
+			cfg := testsupport.BetterAuth{
+				DatabaseURL: dsn, Secret: baSocialSecret, Port: port, GitHubURL: idp.URL,
+				SocialProviders: map[string]any{"github": map[string]any{"clientId": idp.ClientID, "clientSecret": idp.ClientSecret}},
+			}
+			if lay.snake {
+				cfg.Fields = testsupport.BetterAuthSnakeFields
+			}
+			ba := testsupport.StartBetterAuth(t, cfg)
+			p := &socialPair{provider: "github", idp: idp, snake: lay.snake, db: testsupport.OpenDB(t, dsn),
+				gate: authSide{"auth_gate", gate.BaseURL, gate.Logs}, ba: authSide{"better-auth", ba.URL, ba.Logs}}
+
+			var ghID int64 = 4200
+			for _, private := range []bool{false, true} {
+				for _, dir := range []struct{ first, then authSide }{{p.ba, p.gate}, {p.gate, p.ba}} {
+					ghID++
+					email := fmt.Sprintf("octo-%d@example.com", ghID)
+					u := fakeidp.User{GitHubID: ghID, Login: fmt.Sprintf("octo%d", ghID), Name: "Octo Cat", Email: email,
+						EmailVerified: true, Picture: "https://example.com/octo.png"}
+					if private {
+						u.PrivateEmail = true
+						u.Emails = []fakeidp.GitHubEmail{
+							{Email: fmt.Sprintf("other-%d@example.com", ghID), Verified: true},
+							{Email: email, Primary: true, Verified: true},
+						}
+					}
+					name := fmt.Sprintf("private email %v, sign up on %s, sign in on %s", private, dir.first.name, dir.then.name)
+					t.Run(name, func(t *testing.T) {
+						p.idp.SetUser(u)
+						sub := fmt.Sprint(ghID)
+						first := p.browser(t, dir.first)
+						userID := first.signedIn(p, first.socialSignIn(p))
+						if n := p.usersWithEmail(t, email); n != 1 {
+							t.Fatalf("%d users with %s after the sign-up on %s", n, email, dir.first.name)
+						}
+						if got := p.user(t, userID); got.Name != "Octo Cat" || !got.EmailVerified || str(got.Image) != u.Picture {
+							t.Errorf("user made by %s: %+v", dir.first.name, got)
+						}
+						made := p.corpAccount(t, userID, sub)
+						if made.AccessToken == nil || made.RefreshToken != nil || made.IDToken != nil || made.AccessTokenExpiresAt != nil ||
+							scopeSet(made.Scope) != "read:user,user:email" {
+							t.Errorf("account row made by %s: %+v (scope %s)", dir.first.name, made, str(made.Scope))
+						}
+						time.Sleep(1100 * time.Millisecond)
+						then := p.browser(t, dir.then)
+						if got := then.signedIn(p, then.socialSignIn(p)); got != userID {
+							t.Fatalf("%s signed the GitHub user in as %s, want %s (made by %s)", dir.then.name, got, userID, dir.first.name)
+						}
+						after := p.corpAccount(t, userID, sub)
+						if after.ID != made.ID || str(after.AccessToken) == str(made.AccessToken) || str(after.Scope) != str(made.Scope) || !after.UpdatedAt.After(made.UpdatedAt) {
+							t.Errorf("%s: account row after its sign-in %+v, was %+v: want the same row, a new access token, the scope kept", dir.then.name, after, made)
+						}
+						if n := p.usersWithEmail(t, email); n != 1 {
+							t.Fatalf("%d users with %s", n, email)
+						}
+					})
 				}
 			}
 		})

@@ -32,6 +32,9 @@ type BetterAuth struct {
 	// field → column names, Better Auth's <model>.fields; see
 	// BetterAuthSnakeFields.
 	Fields map[string]any
+	// GitHubURL sends the server's calls to github.com and api.github.com
+	// to this origin (a fakeidp.GitHub provider) instead.
+	GitHubURL string
 	// RateLimit keeps Better Auth's default rate limits (off otherwise).
 	RateLimit bool
 	// Migrate runs Better Auth's own migrate for this configuration
@@ -85,6 +88,9 @@ func StartBetterAuth(t testing.TB, c BetterAuth) *BetterAuthServer {
 		"BASE_URL="+c.BaseURL,
 		"TRUSTED_ORIGINS="+strings.Join(c.TrustedOrigins, ","),
 	)
+	if c.GitHubURL != "" {
+		env = append(env, "GITHUB_URL="+c.GitHubURL)
+	}
 	if c.RateLimit {
 		env = append(env, "RATE_LIMIT=on")
 	}
