@@ -186,12 +186,14 @@ func (g *Gate) handleSocialCallback(w http.ResponseWriter, r *http.Request, id s
 		return f.fail(codeStateMismatch, "")
 	}
 	st, err := g.stateCodec.Decode(sealed)
+	// A cookie we sealed names an error URL checked when its flow started;
+	// Better Auth redirects a mismatch there too (two sign-ins in two tabs).
+	if err == nil && st.ErrorCallbackURL != "" {
+		f.errorURL = st.ErrorCallbackURL
+	}
 	if err != nil || !st.Matches(param) || st.ProviderID != id {
 		g.socialRefused(r, id, codeStateMismatch, "state cookie invalid, expired or for another flow")
 		return f.fail(codeStateMismatch, "")
-	}
-	if st.ErrorCallbackURL != "" {
-		f.errorURL = st.ErrorCallbackURL
 	}
 	if pe := q.Get("error"); pe != "" {
 		// The code is the provider's (or the client's) text: it goes to the
@@ -290,6 +292,13 @@ func (g *Gate) socialUser(r *http.Request, p *social.Provider, profile social.Pr
 		}
 		if err := g.store().UpdateAccountTokens(ctx, existing.ID, acc.AccountTokens, t); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return store.User{}, false, "", g.storeError(r, opSignIn, err)
+		}
+		// As Better Auth: the provider now vouches for the very address the
+		// user has (it may not have at sign-up), so the user is verified.
+		if profile.EmailVerified && !user.EmailVerified && emailaddr.Normalize(profile.Email) == user.Email {
+			if user, err = g.store().MarkEmailVerified(ctx, user.ID, t); err != nil {
+				return store.User{}, false, "", g.storeError(r, opSignIn, err)
+			}
 		}
 		return user, false, "", nil
 	case errors.Is(err, store.ErrDuplicateAccount):

@@ -23,6 +23,14 @@
 //   SOCIAL_PROVIDERS    JSON object passed as socialProviders (google,
 //                       github, … with endpoint overrides for a fake IdP).
 //   ACCOUNT_LINKING     JSON object passed as account.accountLinking.
+//   FIELDS              JSON object: model → { field: column }, passed as
+//                       <model>.fields, e.g. {"user":{"emailVerified":
+//                       "email_verified"}} for a snake_case (Drizzle) schema.
+//   GITHUB_URL          a fake GitHub's origin: the server's requests to
+//                       https://github.com/ and https://api.github.com/ go
+//                       there instead (Better Auth's github provider has
+//                       its endpoints built in). The authorization URL it
+//                       answers still names github.com.
 //   RATE_LIMIT          "on" keeps Better Auth's default rate limits.
 //   MIGRATE             "on" runs Better Auth's own migrate (getMigrations,
 //                       as `npx @better-auth/cli migrate` does) for this
@@ -62,6 +70,18 @@ const trustedOrigins = (process.env.TRUSTED_ORIGINS || "")
 	.map((s) => s.trim())
 	.filter(Boolean);
 
+if (process.env.GITHUB_URL) {
+	const fake = process.env.GITHUB_URL.replace(/\/$/, "");
+	const realFetch = globalThis.fetch;
+	globalThis.fetch = (input, init) => {
+		const url = typeof input === "string" || input instanceof URL ? String(input) : input.url;
+		for (const gh of ["https://github.com", "https://api.github.com"]) {
+			if (url === gh || url.startsWith(gh + "/")) return realFetch(fake + url.slice(gh.length), init);
+		}
+		return realFetch(input, init);
+	};
+}
+
 // pg.Pool's default of at most 10 connections is also auth_gate's.
 const pool = new pg.Pool({ connectionString: DATABASE_URL });
 
@@ -97,6 +117,9 @@ const options = {
 	account: json("ACCOUNT_LINKING") ? { accountLinking: json("ACCOUNT_LINKING") } : undefined,
 	telemetry: { enabled: false },
 };
+for (const [model, fields] of Object.entries(json("FIELDS") || {})) {
+	options[model] = { ...options[model], fields };
+}
 if (process.env.MIGRATE === "on") {
 	const { runMigrations } = await getMigrations(options);
 	await runMigrations();

@@ -28,6 +28,13 @@ type BetterAuth struct {
 	SocialProviders map[string]any
 	// AccountLinking is account.accountLinking.
 	AccountLinking map[string]any
+	// Fields maps a model (user, session, account, verification) to its
+	// field → column names, Better Auth's <model>.fields; see
+	// BetterAuthSnakeFields.
+	Fields map[string]any
+	// GitHubURL sends the server's calls to github.com and api.github.com
+	// to this origin (a fakeidp.GitHub provider) instead.
+	GitHubURL string
 	// RateLimit keeps Better Auth's default rate limits (off otherwise).
 	RateLimit bool
 	// Migrate runs Better Auth's own migrate for this configuration
@@ -81,6 +88,9 @@ func StartBetterAuth(t testing.TB, c BetterAuth) *BetterAuthServer {
 		"BASE_URL="+c.BaseURL,
 		"TRUSTED_ORIGINS="+strings.Join(c.TrustedOrigins, ","),
 	)
+	if c.GitHubURL != "" {
+		env = append(env, "GITHUB_URL="+c.GitHubURL)
+	}
 	if c.RateLimit {
 		env = append(env, "RATE_LIMIT=on")
 	}
@@ -89,6 +99,7 @@ func StartBetterAuth(t testing.TB, c BetterAuth) *BetterAuthServer {
 	}
 	for name, v := range map[string]map[string]any{
 		"PLUGINS": c.Plugins, "SOCIAL_PROVIDERS": c.SocialProviders, "ACCOUNT_LINKING": c.AccountLinking,
+		"FIELDS": c.Fields,
 	} {
 		if v == nil {
 			continue
