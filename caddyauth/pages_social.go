@@ -28,7 +28,8 @@ import (
 // whose state matches the cookie; the attacker can neither read the state
 // sealed in the victim's cookie nor plant a cookie of their own flow there.
 // At worst a forced start replaces a flow the user had running in another
-// tab, as starting a second sign-in would.
+// tab, or, with a provider that approves silently, signs the browser's user
+// in (or up) as themselves, which their own click on the link would do.
 
 // socialButton is one "Continue with" link.
 type socialButton struct {
