@@ -407,7 +407,7 @@ func checkTargets(r *report) []targetCheck {
 		}
 	}
 	if r.Social != nil {
-		socialTargets(r.Social, add)
+		socialTargets(r.Social, add, func() *targetCheck { return &out[len(out)-1] })
 	}
 	return out
 }

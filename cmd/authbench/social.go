@@ -74,23 +74,30 @@ type socialSiteReport struct {
 // the due time in the open loop), the callback's, and the callback's minus
 // the provider's time ("net").
 type flowStat struct {
-	Concurrency       int               `json:"concurrency,omitempty"`
-	RatePerS          float64           `json:"rate_per_s,omitempty"`
-	Flows             uint64            `json:"flows"`
-	Errors            uint64            `json:"errors"`
-	ErrorStatuses     map[string]uint64 `json:"error_statuses,omitempty"`
-	FlowsPerS         float64           `json:"flows_per_s"`
-	FlowP50Ms         float64           `json:"flow_p50_ms"`
-	FlowP95Ms         float64           `json:"flow_p95_ms"`
-	CallbackP50Ms     float64           `json:"callback_p50_ms"`
-	CallbackP95Ms     float64           `json:"callback_p95_ms"`
-	CallbackP99Ms     float64           `json:"callback_p99_ms"`
-	NetP50Ms          float64           `json:"net_callback_p50_ms"`
-	NetP95Ms          float64           `json:"net_callback_p95_ms"`
-	NetP99Ms          float64           `json:"net_callback_p99_ms"`
-	ProviderMsPerFlow float64           `json:"provider_ms_per_flow"`
-	CaddyCPUMsPerFlow *float64          `json:"caddy_cpu_ms_per_flow"`
-	DBCPUMsPerFlow    *float64          `json:"postgres_cpu_ms_per_flow"`
+	Concurrency   int               `json:"concurrency,omitempty"`
+	RatePerS      float64           `json:"rate_per_s,omitempty"`
+	Flows         uint64            `json:"flows"`
+	Errors        uint64            `json:"errors"`
+	ErrorStatuses map[string]uint64 `json:"error_statuses,omitempty"`
+	FlowsPerS     float64           `json:"flows_per_s"`
+	FlowP50Ms     float64           `json:"flow_p50_ms"`
+	FlowP95Ms     float64           `json:"flow_p95_ms"`
+	CallbackP50Ms float64           `json:"callback_p50_ms"`
+	CallbackP95Ms float64           `json:"callback_p95_ms"`
+	CallbackP99Ms float64           `json:"callback_p99_ms"`
+	NetP50Ms      float64           `json:"net_callback_p50_ms"`
+	NetP95Ms      float64           `json:"net_callback_p95_ms"`
+	NetP99Ms      float64           `json:"net_callback_p99_ms"`
+	// OK is GET /auth/ok on the same site just before each callback: no
+	// store, no provider, so its latency is what the machine's load alone
+	// adds to a request at that moment, the baseline for the callback's.
+	OKP50Ms float64 `json:"baseline_ok_p50_ms"`
+	OKP95Ms float64 `json:"baseline_ok_p95_ms"`
+	// GeneratorLateP99Ms (open loop): how late the generator itself sent.
+	GeneratorLateP99Ms float64  `json:"generator_late_p99_ms,omitempty"`
+	ProviderMsPerFlow  float64  `json:"provider_ms_per_flow"`
+	CaddyCPUMsPerFlow  *float64 `json:"caddy_cpu_ms_per_flow"`
+	DBCPUMsPerFlow     *float64 `json:"postgres_cpu_ms_per_flow"`
 }
 
 // startStat is the starts-only slice: POST /sign-in/social alone.
@@ -107,15 +114,16 @@ type startStat struct {
 
 // flowTimes collects what the flows of a slice measured, across workers.
 type flowTimes struct {
-	mu            sync.Mutex
-	callback, net histogram
-	provider      time.Duration
-	n             uint64
-	failures      atomic.Int32
+	mu                sync.Mutex
+	callback, net, ok histogram
+	provider          time.Duration
+	n                 uint64
+	failures          atomic.Int32
 }
 
-func (ft *flowTimes) add(callback, provider time.Duration) {
+func (ft *flowTimes) add(callback, provider, ok time.Duration) {
 	ft.mu.Lock()
+	ft.ok.record(ok)
 	ft.callback.record(callback)
 	ft.net.record(callback - provider)
 	ft.provider += provider
@@ -186,6 +194,11 @@ func (b *bench) flow(ctx context.Context, s *socialSite, email string, ft *flowT
 		ft.logFailure("authorize", fmt.Errorf("status %d, Location %q", resp.StatusCode, callbackURL))
 		return outcomeFailed, resp.StatusCode
 	}
+	okTook, err := baselineOK(ctx, s)
+	if err != nil {
+		ft.logFailure("GET /auth/ok", err)
+		return outcomeFailed, 0
+	}
 	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, callbackURL, nil)
 	req.Header.Set("Cookie", cookie)
 	t0 := time.Now()
@@ -210,8 +223,24 @@ func (b *bench) flow(ctx context.Context, s *socialSite, email string, ft *flowT
 		ft.logFailure("service time", err)
 		return outcomeFailed, resp.StatusCode
 	}
-	ft.add(took, provider)
+	ft.add(took, provider, okTook)
 	return outcomeOK, resp.StatusCode
+}
+
+// baselineOK times GET /auth/ok at s.
+func baselineOK(ctx context.Context, s *socialSite) (time.Duration, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/auth/ok", nil)
+	t0 := time.Now()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return time.Since(t0), nil
 }
 
 // returning signs in the pool's users in turn.
@@ -287,6 +316,7 @@ func (b *bench) socialLeg(ctx context.Context) error {
 			if open[i].res.sent > 0 {
 				st := flowStatOf(&open[i].res.loadResult, &open[i].ft)
 				st.RatePerS = b.cfg.socialRate
+				st.GeneratorLateP99Ms = ms(open[i].res.late.quantile(0.99))
 				s.rep.Open = st
 			}
 			for j, conc := range concs {
@@ -484,6 +514,8 @@ func flowStatOf(res *loadResult, ft *flowTimes) *flowStat {
 		NetP50Ms:      ms(ft.net.quantile(0.5)),
 		NetP95Ms:      ms(ft.net.quantile(0.95)),
 		NetP99Ms:      ms(ft.net.quantile(0.99)),
+		OKP50Ms:       ms(ft.ok.quantile(0.5)),
+		OKP95Ms:       ms(ft.ok.quantile(0.95)),
 	}
 	if ft.n > 0 {
 		st.ProviderMsPerFlow = ms(ft.provider / time.Duration(ft.n))
@@ -493,12 +525,18 @@ func flowStatOf(res *loadResult, ft *flowTimes) *flowStat {
 
 // ---------------------------------------------------------------- report
 
-func socialTargets(s *socialLegReport, add func(target, measured string, met bool)) {
+func socialTargets(s *socialLegReport, add func(target, measured string, met bool), last func() *targetCheck) {
 	for _, site := range s.Sites {
 		if o := site.Open; o != nil {
 			add(fmt.Sprintf("social (%s): callback p95 ≤ 20 ms at %.0f flows/s, net of the provider", site.Store, o.RatePerS),
-				fmt.Sprintf("%.1f ms (%.1f ms with the provider's; %d errors)", o.NetP95Ms, o.CallbackP95Ms, o.Errors),
+				fmt.Sprintf("%.1f ms (%.1f ms with the provider's; GET /auth/ok p95 %.1f ms; %d errors)", o.NetP95Ms, o.CallbackP95Ms, o.OKP95Ms, o.Errors),
 				o.NetP95Ms <= 20 && o.Errors == 0)
+			// When a request that does nothing takes milliseconds, the
+			// machine, not the callback, sets the tail.
+			if t := last(); !t.Met && (o.OKP95Ms > socialNoisyMs || o.GeneratorLateP99Ms > socialNoisyMs) {
+				t.Inconclusive = true
+				t.Measured += fmt.Sprintf("; machine overloaded (generator late %.1f ms at p99)", o.GeneratorLateP99Ms)
+			}
 		}
 		if st := site.Starts; st != nil && st.RowsWritten != nil {
 			add(fmt.Sprintf("social (%s): starting a flow writes no row", site.Store),
@@ -507,19 +545,24 @@ func socialTargets(s *socialLegReport, add func(target, measured string, met boo
 	}
 }
 
+// socialNoisyMs: a baseline request slower than this at p95 says the
+// machine was too busy for a 20 ms target to be judged.
+const socialNoisyMs = 5
+
 func writeSocial(w io.Writer, s *socialLegReport) {
 	fmt.Fprintf(w, "### Social sign-in (%s)\n\n", s.Provider)
 	fmt.Fprintf(w, "Whole flows: POST /auth/sign-in/social, the provider's authorization endpoint, the callback. "+
 		"Callback: its latency as the browser sees it; net: minus the provider's own time answering that flow's token request "+
 		"(recorded by the fake), so what is left is auth_gate's work and its loopback round trip to the provider. "+
+		"GET /auth/ok, sent just before each callback to the same site, is the baseline: what the machine's load alone adds to a request. "+
 		"Flow latency is the whole flow's, in the open loop from its due time. Users: a pool of %d, signed up by their first flow, then signed in in turn.\n\n", s.Users)
-	fmt.Fprintln(w, "| store | slice | flows | flows/s | flow p50 / p95 ms | callback p50 / p95 / p99 ms | net p50 / p95 / p99 ms | provider ms/flow | Caddy CPU ms/flow | PostgreSQL CPU ms/flow | errors |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| store | slice | flows | flows/s | flow p50 / p95 ms | callback p50 / p95 / p99 ms | net p50 / p95 / p99 ms | GET /auth/ok p50 / p95 ms | provider ms/flow | Caddy CPU ms/flow | PostgreSQL CPU ms/flow | errors |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	row := func(store, slice string, st *flowStat) {
-		fmt.Fprintf(w, "| %s | %s | %d | %s | %s / %s | %s / %s / %s | %s / %s / %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %s / %s | %s / %s / %s | %s / %s / %s | %s / %s | %s | %s | %s | %s |\n",
 			store, slice, st.Flows, f(st.FlowsPerS, 0), f(st.FlowP50Ms, 1), f(st.FlowP95Ms, 1),
 			f(st.CallbackP50Ms, 2), f(st.CallbackP95Ms, 2), f(st.CallbackP99Ms, 2),
-			f(st.NetP50Ms, 2), f(st.NetP95Ms, 2), f(st.NetP99Ms, 2), f(st.ProviderMsPerFlow, 2),
+			f(st.NetP50Ms, 2), f(st.NetP95Ms, 2), f(st.NetP99Ms, 2), f(st.OKP50Ms, 2), f(st.OKP95Ms, 2), f(st.ProviderMsPerFlow, 2),
 			optional(st.CaddyCPUMsPerFlow, "%.2f"), optional(st.DBCPUMsPerFlow, "%.2f"), errs(st.Errors, st.ErrorStatuses))
 	}
 	for _, site := range s.Sites {

@@ -26,6 +26,7 @@ func stubSite(t *testing.T, idp *fakeidp.Provider) *httptest.Server {
 		http.SetCookie(w, &http.Cookie{Name: "better-auth.gate_oauth_state", Value: "st-" + body.LoginHint})
 		_ = json.NewEncoder(w).Encode(map[string]string{"url": idp.AuthURL() + "?" + q.Encode()})
 	})
+	mux.HandleFunc("GET /auth/ok", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`{"ok":true}`)) })
 	mux.HandleFunc("GET /auth/callback/bench", func(w http.ResponseWriter, r *http.Request) {
 		c, err := r.Cookie("better-auth.gate_oauth_state")
 		if err != nil || c.Value != r.URL.Query().Get("state") {
@@ -70,6 +71,9 @@ func TestSocialFlow_NetLatencyLeavesOutTheProvider(t *testing.T) {
 	st := flowStatOf(&loadResult{}, &ft)
 	if ft.n != 3 || st.CallbackP50Ms < ms(delay) || st.ProviderMsPerFlow < ms(delay) {
 		t.Errorf("n %d, callback p50 %.1f ms, provider %.1f ms/flow; want 3 flows and the %v delay in both", ft.n, st.CallbackP50Ms, st.ProviderMsPerFlow, delay)
+	}
+	if st.OKP50Ms <= 0 || st.OKP50Ms >= ms(delay)/2 {
+		t.Errorf("baseline p50 %.1f ms", st.OKP50Ms)
 	}
 	if st.NetP50Ms < 0 || st.NetP50Ms >= ms(delay)/2 {
 		t.Errorf("net p50 %.1f ms: the provider's %v is not taken out", st.NetP50Ms, delay)
