@@ -87,42 +87,54 @@ func (g *Gate) handleSignInSocial(w http.ResponseWriter, r *http.Request) *apiEr
 	if p == nil {
 		return errProviderNotFound
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), providerTimeout)
-	defer cancel()
-	if err := p.Start(ctx); err != nil {
-		g.logger.Error("social provider discovery failed", zap.String("provider", providerID), zap.Error(err))
-		return errProviderUnavailable
-	}
-	st := social.State{
-		State:              social.RandomString(social.StateLength),
-		Nonce:              social.RandomString(social.NonceLength),
-		ProviderID:         providerID,
+	authURL, e := g.beginSocialFlow(w, r, p, social.State{
 		CallbackURL:        callbackURL,
 		NewUserCallbackURL: newUserURL,
 		ErrorCallbackURL:   errorURL,
 		RequestSignUp:      requestSignUp,
+	}, social.AuthOptions{LoginHint: loginHint, Scopes: scopes})
+	if e != nil {
+		return e
 	}
-	if p.PKCE() {
-		st.Verifier = social.RandomString(social.VerifierLength)
-	}
-	authURL, err := p.AuthCodeURL(st.State, st.Verifier, st.Nonce, social.AuthOptions{LoginHint: loginHint, Scopes: scopes})
-	if err != nil {
-		g.logger.Error("social authorization URL", zap.String("provider", providerID), zap.Error(err))
-		return errProviderUnavailable
-	}
-	sealed, err := g.stateCodec.Encode(st)
-	if err != nil {
-		g.logger.Error("seal social flow state", zap.Error(err))
-		return errProviderUnavailable
-	}
-	secure := g.isSecure(r)
-	setCookie(w.Header(), cookieName(oauthStateCookie, secure), sealed, int(social.StateMaxAge/time.Second), secure)
 	w.Header().Set("Location", authURL)
 	writeJSON(w, http.StatusOK, struct {
 		URL      string `json:"url"`
 		Redirect bool   `json:"redirect"`
 	}{authURL, !disableRedirect})
 	return nil
+}
+
+// beginSocialFlow starts a flow at p for POST /sign-in/social and the
+// pages' "Continue with" links alike: st's redirect targets (already
+// checked) are sealed, with fresh state, nonce and PKCE verifier, into the
+// state cookie, which is all a flow keeps before its callback. It answers
+// the provider's authorization URL.
+func (g *Gate) beginSocialFlow(w http.ResponseWriter, r *http.Request, p *social.Provider, st social.State, opts social.AuthOptions) (string, *apiError) {
+	ctx, cancel := context.WithTimeout(r.Context(), providerTimeout)
+	defer cancel()
+	if err := p.Start(ctx); err != nil {
+		g.logger.Error("social provider discovery failed", zap.String("provider", p.ID()), zap.Error(err))
+		return "", errProviderUnavailable
+	}
+	st.ProviderID = p.ID()
+	st.State = social.RandomString(social.StateLength)
+	st.Nonce = social.RandomString(social.NonceLength)
+	if p.PKCE() {
+		st.Verifier = social.RandomString(social.VerifierLength)
+	}
+	authURL, err := p.AuthCodeURL(st.State, st.Verifier, st.Nonce, opts)
+	if err != nil {
+		g.logger.Error("social authorization URL", zap.String("provider", p.ID()), zap.Error(err))
+		return "", errProviderUnavailable
+	}
+	sealed, err := g.stateCodec.Encode(st)
+	if err != nil {
+		g.logger.Error("seal social flow state", zap.Error(err))
+		return "", errProviderUnavailable
+	}
+	secure := g.isSecure(r)
+	setCookie(w.Header(), cookieName(oauthStateCookie, secure), sealed, int(social.StateMaxAge/time.Second), secure)
+	return authURL, nil
 }
 
 // handleSocialCallbackPOST answers a provider's form_post with a redirect to

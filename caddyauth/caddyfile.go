@@ -74,6 +74,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			[scopes <scope...>]
 //			[pkce on|off]
 //			[authorization_url|token_url|userinfo_url|jwks_url <url>]
+//			[name <shown on the pages>]
 //		}
 //		trusted_providers <id...>
 //	}

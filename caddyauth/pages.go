@@ -176,6 +176,9 @@ type pageData struct {
 	MaxPassword int
 	SignUp      bool // sign-up is enabled
 	Reset       bool // email delivery is configured: password reset works
+
+	// Social are the "Continue with" links (pages_social.go).
+	Social []socialButton
 }
 
 // target is where a successful form sends the browser.
@@ -205,9 +208,9 @@ func (g *Gate) pageURL(page, notice string, p *pageData) string {
 func (g *Gate) servePage(w http.ResponseWriter, r *http.Request, sub string, route pageRoute) error {
 	p := g.newPageData(r, route.page)
 	limitPath := sub
-	if r.Method == http.MethodPost {
-		// The form post becomes the API request it stands for: the rate
-		// limiter keys and picks its limits by path.
+	if route.api != "" {
+		// The form post (or the social start) becomes the API request it
+		// stands for: the rate limiter keys and picks its limits by path.
 		r = withPath(r, g.cfg.basePath+route.api)
 		limitPath = route.api
 	}
@@ -257,6 +260,7 @@ func (g *Gate) newPageData(r *http.Request, page string) *pageData {
 	if t := q.Get("redirect"); t != "" && g.validRedirect(r, t) {
 		p.Redirect = t
 	}
+	p.Social = g.socialButtons(p.Redirect)
 	if msg, ok := pageErrors[q.Get("error")]; ok {
 		p.Error, p.Notice = msg, ""
 	}

@@ -48,6 +48,9 @@ type SocialProvider struct {
 	TokenURL         string `json:"token_url,omitempty"`
 	UserinfoURL      string `json:"userinfo_url,omitempty"`
 	JWKSURL          string `json:"jwks_url,omitempty"`
+	// Name is what the built-in pages call the provider ("Continue with
+	// <Name>"); default: Google, GitHub, Microsoft, or an oidc provider's id.
+	Name string `json:"name,omitempty"`
 }
 
 // providerID is what Better Auth accepts in a URL path segment and what the
@@ -100,6 +103,8 @@ func (g *Gate) unmarshalSocial(d *caddyfile.Dispenser, sub string) error {
 			err = one(&p.UserinfoURL)
 		case "jwks_url":
 			err = one(&p.JWKSURL)
+		case "name":
+			err = one(&p.Name)
 		case "scopes":
 			if len(args) == 0 {
 				return d.Errf("%s %s: scopes expects at least one scope", sub, p.ID)

@@ -40,6 +40,7 @@ func TestUnmarshalCaddyfile_Social(t *testing.T) {
 			scopes profile
 			pkce on
 			jwks_url https://id.corp.example/keys
+			name "Corp SSO"
 		}
 		trusted_providers google corp
 	}`)
@@ -55,7 +56,7 @@ func TestUnmarshalCaddyfile_Social(t *testing.T) {
 		`{"id":"google","kind":"google","client_id":"gid","client_secret":"{env.G_SECRET}"},` +
 		`{"id":"github","kind":"github","client_id":"hid","client_secret":"hsecret","scopes":["repo"],"pkce":false,"authorization_url":"https://ghe.example/login/oauth/authorize","token_url":"https://ghe.example/login/oauth/access_token","userinfo_url":"https://ghe.example/api/v3/user"},` +
 		`{"id":"microsoft","kind":"microsoft","client_id":"mid","client_secret":"msecret","tenant":"organizations"},` +
-		`{"id":"corp","kind":"oidc","client_id":"cid","client_secret":"csecret","scopes":["openid","email","profile"],"issuer":"https://id.corp.example","pkce":true,"jwks_url":"https://id.corp.example/keys"}` +
+		`{"id":"corp","kind":"oidc","client_id":"cid","client_secret":"csecret","scopes":["openid","email","profile"],"issuer":"https://id.corp.example","pkce":true,"jwks_url":"https://id.corp.example/keys","name":"Corp SSO"}` +
 		`],"trusted_providers":["google","corp"]}`
 	if string(got) != want {
 		t.Errorf("JSON form\n got %s\nwant %s", got, want)
@@ -80,6 +81,7 @@ func TestUnmarshalCaddyfile_SocialErrorsNameTheSubdirective(t *testing.T) {
 		"social microsoft {\n token_url\n}":        "token_url",
 		"social microsoft {\n userinfo_url\n}":     "userinfo_url",
 		"social microsoft {\n jwks_url x y\n}":     "jwks_url",
+		"oidc corp {\n name\n}":                    "name",
 	}
 	for block, name := range cases {
 		t.Run(block, func(t *testing.T) {

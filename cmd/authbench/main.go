@@ -25,9 +25,14 @@
 //     latency at 50 % and 125 % of the limit (open loop); get-session at
 //     concurrency 16 — for auth_gate on PostgreSQL and, with
 //     --peer better-auth, for internal/betterauth/server.mjs on the same
-//     database, slices interleaved.
+//     database, slices interleaved;
+//   - social (not run by default): whole OpenID Connect sign-in flows
+//     against a fake provider in this process, on sites of their own; the
+//     callback's latency net of the provider's time at --social-rate
+//     flows/s, flows/s at each --social-concurrency, and starts alone,
+//     checked to write no row (social.go).
 //
-// --legs picks among the three. Only loopback addresses are used. The run is bounded by --timeout (what
+// --legs picks among the four. Only loopback addresses are used. The run is bounded by --timeout (what
 // was measured by then is still printed); temporary databases, files and
 // processes are removed on exit and on Ctrl-C.
 package main
@@ -50,6 +55,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/authgate/authgate/internal/testsupport/fakeidp"
 )
 
 type config struct {
@@ -66,6 +73,8 @@ type config struct {
 	node        string
 	timeout     time.Duration
 	json        bool
+	socialRate  float64
+	socialConc  []int
 }
 
 // The variants of the gate leg, in the order they are reported.
@@ -84,7 +93,10 @@ const (
 
 var allVariants = []string{varPlain, varPlainHeaders, varPGCached, varPGUncached, varPgBouncerUncached, varSQLiteCached, varSQLiteUncached}
 
-var allLegs = []string{"gate", "open", "signin"}
+var allLegs = []string{"gate", "open", "signin", "social"}
+
+// defaultLegs leave out social, which `make bench` need not run.
+var defaultLegs = []string{"gate", "open", "signin"}
 
 const (
 	benchSecret   = "authbench-secret-authbench-secret-0123456789"
@@ -103,7 +115,10 @@ func parseFlags(args []string) (config, error) {
 		"length of one gate slice; open-loop slices take 2×, sign-in slices 3× (the 125 % overload 5×)")
 	fs.IntVar(&cfg.rounds, "rounds", 3, "how many times every gate and open-loop slice is repeated (sign-in: 2)")
 	fs.StringVar(&conc, "concurrency", "16,64", "closed-loop concurrencies of the gate leg, comma-separated")
-	fs.StringVar(&legs, "legs", strings.Join(allLegs, ","), "legs to run: gate, open, signin")
+	fs.StringVar(&legs, "legs", strings.Join(defaultLegs, ","), "legs to run: gate, open, signin, social")
+	var socialConc string
+	fs.Float64Var(&cfg.socialRate, "social-rate", 50, "social leg: flows/s of its open loop")
+	fs.StringVar(&socialConc, "social-concurrency", "4,16", "social leg: closed-loop concurrencies, comma-separated")
 	fs.StringVar(&cfg.pgbouncer, "pgbouncer", os.Getenv("TEST_PGBOUNCER_URL"),
 		"a PgBouncer in front of --database's server (transaction pooling; default $TEST_PGBOUNCER_URL): adds the "+varPgBouncerUncached+" variant")
 	fs.StringVar(&cfg.database, "database", os.Getenv("TEST_DATABASE_URL"),
@@ -120,7 +135,8 @@ func parseFlags(args []string) (config, error) {
 		fmt.Fprintf(fs.Output(), "usage: authbench [flags]\n\nMeasures auth_gate against plain reverse_proxy and (with --peer) Node Better Auth.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
@@ -148,6 +164,12 @@ func parseFlags(args []string) (config, error) {
 			return cfg, fmt.Errorf("--legs: unknown leg %q (want %s)", s, strings.Join(allLegs, ", "))
 		}
 		cfg.legs = append(cfg.legs, s)
+	}
+	if cfg.socialConc, err = parseSocialConc(socialConc); err != nil {
+		return cfg, err
+	}
+	if cfg.socialRate <= 0 || cfg.socialRate > 10000 {
+		return cfg, errors.New("--social-rate must be between 0 and 10000")
 	}
 	switch peer {
 	case "":
@@ -307,6 +329,10 @@ type bench struct {
 	peer     *proc
 	peerBase string
 
+	idp       *fakeidp.Provider // the social leg's provider
+	idpClient *http.Client
+	social    []*socialSite
+
 	variants []*variant
 	cleanups []func() // run last first
 }
@@ -348,6 +374,11 @@ func (b *bench) run(ctx context.Context) error {
 			return fmt.Errorf("sign-in leg: %w", err)
 		}
 	}
+	if b.cfg.runs("social") {
+		if err := b.socialLeg(ctx); err != nil {
+			return fmt.Errorf("social leg: %w", err)
+		}
+	}
 	b.rep.Machine.LoadAvgEnd = loadAvg()
 	return nil
 }
@@ -364,10 +395,19 @@ func (b *bench) setup(ctx context.Context) error {
 	if b.cfg.caddyURLs != nil {
 		err = b.useRunningCaddy(ctx)
 	} else {
+		if b.cfg.runs("social") {
+			if err := b.startSocialProvider(); err != nil {
+				return err
+			}
+		}
 		err = b.startOwnCaddy(ctx)
 	}
 	if err != nil {
 		return err
+	}
+	if !b.cfg.runs("gate") && !b.cfg.runs("open") {
+		// Their sessions take a minute of scrypt on 2 CPUs, for nothing.
+		return b.startPeerIfAsked(ctx)
 	}
 	logf("signing in %d sessions on each gated variant", gateSessions)
 	var shared []string // the cookies plain reverse_proxy is sent
@@ -388,10 +428,12 @@ func (b *bench) setup(ctx context.Context) error {
 			v.cookies = shared
 		}
 	}
+	return b.startPeerIfAsked(ctx)
+}
+
+func (b *bench) startPeerIfAsked(ctx context.Context) error {
 	if b.cfg.peer != "" && b.cfg.runs("signin") {
-		if err := b.startPeer(ctx); err != nil {
-			return err
-		}
+		return b.startPeer(ctx)
 	}
 	return nil
 }
@@ -503,6 +545,25 @@ func (b *bench) startOwnCaddy(ctx context.Context) error {
 		}
 		fmt.Fprintf(&sites, "\treverse_proxy %s\n}\n", upstream)
 	}
+	if b.idp != nil {
+		// The social leg's sites: one per store, each with the provider.
+		for _, db := range []string{"pg", "sqlite"} {
+			if dbs[db] == "" {
+				continue
+			}
+			port, err := freePort()
+			if err != nil {
+				return err
+			}
+			addr := fmt.Sprintf("127.0.0.1:%d", port)
+			base := "http://" + addr
+			addrs = append(addrs, addr)
+			store := map[string]string{"pg": "PostgreSQL", "sqlite": "SQLite"}[db]
+			b.social = append(b.social, &socialSite{store: store, base: base, client: newClient()})
+			b.idp.AllowRedirectURI(base + "/auth/callback/" + socialProviderID)
+			fmt.Fprintf(&sites, "\n%s {\n%s\treverse_proxy %s\n}\n", base, b.socialSiteBlock(dbs[db], base), upstream)
+		}
+	}
 	caddyfile := "{\n\tadmin off\n\tpersist_config off\n}\n" + sites.String()
 	logf("starting Caddy with %d sites", len(addrs))
 	dir := filepath.Join(b.tmp, "caddy-run")
@@ -588,6 +649,9 @@ func (b *bench) startPeer(ctx context.Context) error {
 func (b *bench) closeClients() {
 	for _, v := range b.variants {
 		v.client.CloseIdleConnections()
+	}
+	for _, s := range b.social {
+		s.client.CloseIdleConnections()
 	}
 }
 

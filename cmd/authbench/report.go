@@ -24,6 +24,7 @@ type report struct {
 	Gate       []gateRow        `json:"gate,omitempty"`
 	Open       *openLegReport   `json:"open_loop,omitempty"`
 	SignIn     *signInLegReport `json:"sign_in,omitempty"`
+	Social     *socialLegReport `json:"social,omitempty"`
 	Targets    []targetCheck    `json:"targets,omitempty"`
 	Incomplete string           `json:"incomplete,omitempty"`
 }
@@ -412,6 +413,9 @@ func checkTargets(r *report) []targetCheck {
 			}
 		}
 	}
+	if r.Social != nil {
+		socialTargets(r.Social, add, func() *targetCheck { return &out[len(out)-1] })
+	}
 	return out
 }
 
@@ -511,6 +515,9 @@ func (r *report) writeMarkdown(out io.Writer) error {
 
 	if s := r.SignIn; s != nil {
 		writeSignIn(w, s)
+	}
+	if s := r.Social; s != nil {
+		writeSocial(w, s)
 	}
 
 	if len(r.Targets) > 0 {

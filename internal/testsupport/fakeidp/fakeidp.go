@@ -175,6 +175,8 @@ type Provider struct {
 	failures     map[Endpoint]Failure
 	idFault      IDTokenFault
 	denyNext     bool
+	hintUsers    bool // standalone.go
+	discard      bool // standalone.go
 	codes        map[string]*grant
 	tokens       map[string]*grant
 	requests     []Request
@@ -188,6 +190,9 @@ type grant struct {
 	challenge                           string
 	user                                User
 	used                                bool
+	// served is the time spent answering the token and userinfo requests
+	// of this grant (ServiceTime).
+	served time.Duration
 }
 
 // DefaultUser is whom the provider signs in as until SetUser.
@@ -204,25 +209,10 @@ var DefaultUser = User{
 // Start runs a provider on 127.0.0.1 until the test ends.
 func Start(t testing.TB, opts ...Option) *Provider {
 	t.Helper()
-	p := &Provider{
-		ClientID:     "test-client",
-		ClientSecret: "test-secret",
-		user:         DefaultUser,
-		done:         make(chan struct{}),
-		failures:     map[Endpoint]Failure{},
-		codes:        map[string]*grant{},
-		tokens:       map[string]*grant{},
-	}
-	for _, o := range opts {
-		o(p)
-	}
-	k, err := newSigningKey("key-1")
+	p, err := New(opts...)
 	if err != nil {
 		t.Fatalf("fakeidp: %v", err)
 	}
-	p.keys = []signingKey{k}
-	p.srv = httptest.NewServer(p.routes())
-	p.URL = p.srv.URL
 	t.Cleanup(p.Close)
 	return p
 }

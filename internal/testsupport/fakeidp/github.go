@@ -13,6 +13,7 @@ import (
 // expire), scopes comma-joined.
 func (p *Provider) githubToken(w http.ResponseWriter, r *http.Request) {
 	g, errCode, _ := p.redeem(r)
+	servedFor(r, g)
 	body := url.Values{}
 	if errCode != "" {
 		body.Set("error", githubError(errCode))
@@ -54,6 +55,7 @@ func wantsJSON(r *http.Request) bool {
 
 func (p *Provider) githubUser(w http.ResponseWriter, r *http.Request) {
 	g := p.bearer(r)
+	servedFor(r, g)
 	if g == nil {
 		githubUnauthorized(w)
 		return
@@ -75,6 +77,7 @@ func (p *Provider) githubUser(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) githubEmails(w http.ResponseWriter, r *http.Request) {
 	g := p.bearer(r)
+	servedFor(r, g)
 	if g == nil {
 		githubUnauthorized(w)
 		return

@@ -36,6 +36,9 @@ func (p *Provider) routes() http.Handler {
 // runs, so a test sees what was sent even when the answer was a failure.
 func (p *Provider) record(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		r, served := withServed(r)
+		defer func() { p.addServed(served, time.Since(start)) }()
 		var form url.Values
 		if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "application/x-www-form-urlencoded" {
 			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
@@ -44,13 +47,15 @@ func (p *Provider) record(next http.Handler) http.Handler {
 			}
 		}
 		p.mu.Lock()
-		p.requests = append(p.requests, Request{
-			Method: r.Method,
-			Path:   r.URL.Path,
-			Query:  r.URL.Query(),
-			Form:   form,
-			Header: r.Header.Clone(),
-		})
+		if !p.discard {
+			p.requests = append(p.requests, Request{
+				Method: r.Method,
+				Path:   r.URL.Path,
+				Query:  r.URL.Query(),
+				Form:   form,
+				Header: r.Header.Clone(),
+			})
+		}
 		p.mu.Unlock()
 		next.ServeHTTP(w, r)
 	})
@@ -131,7 +136,9 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.authorizes = append(p.authorizes, a)
+	if !p.discard {
+		p.authorizes = append(p.authorizes, a)
+	}
 	if a.ClientID != p.ClientID {
 		http.Error(w, "unknown client_id", http.StatusBadRequest)
 		return
@@ -165,7 +172,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			scope:       a.Scope,
 			nonce:       a.Nonce,
 			challenge:   a.CodeChallenge,
-			user:        p.user,
+			user:        p.userFor(a.LoginHint),
 		}
 		back.Set("code", code)
 	}
@@ -187,7 +194,9 @@ func (p *Provider) redeem(r *http.Request) (*grant, string, int) {
 	defer p.mu.Unlock()
 	g, errCode, status := p.check(r, &tr)
 	tr.Error = errCode
-	p.tokenReqs = append(p.tokenReqs, tr)
+	if !p.discard {
+		p.tokenReqs = append(p.tokenReqs, tr)
+	}
 	return g, errCode, status
 }
 
@@ -251,6 +260,7 @@ func (p *Provider) issue(g *grant) string {
 
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	g, errCode, status := p.redeem(r)
+	servedFor(r, g)
 	if errCode != "" {
 		if status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Basic realm="token"`)
@@ -291,6 +301,7 @@ func (p *Provider) bearer(r *http.Request) *grant {
 
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	g := p.bearer(r)
+	servedFor(r, g)
 	if g == nil {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
