@@ -162,8 +162,11 @@ func (g *Gate) signInWithIDToken(w http.ResponseWriter, r *http.Request, p *soci
 // handleLinkSocial is POST /link-social: with an idToken it links at once,
 // else it starts a flow whose callback links the provider account to the
 // signed-in user instead of signing in.
+//
+// Better Auth checks the callback URLs (its router's origin check), then the
+// body, then the session (better-call validates before middleware runs).
 func (g *Gate) handleLinkSocial(w http.ResponseWriter, r *http.Request) *apiError {
-	res, b, e := g.sessionAndBody(w, r)
+	b, e := readBody(w, r, false)
 	if e != nil {
 		return e
 	}
@@ -175,13 +178,17 @@ func (g *Gate) handleLinkSocial(w http.ResponseWriter, r *http.Request) *apiErro
 	requestSignUp, _ := b.optBool("requestSignUp")
 	scopes := readScopes(b)
 	idToken := readIDToken(b)
-	if e := b.err(); e != nil {
-		return e
-	}
 	for _, u := range []string{callbackURL, errorURL} {
 		if e := g.checkCallback(r, u); e != nil {
 			return e
 		}
+	}
+	if e := b.err(); e != nil {
+		return e
+	}
+	res, e := g.requireSession(w, r)
+	if e != nil {
+		return e
 	}
 	p := g.social[providerID]
 	if p == nil {
@@ -368,15 +375,9 @@ func (g *Gate) handleListAccounts(w http.ResponseWriter, r *http.Request) *apiEr
 
 // handleUnlinkAccount is POST /unlink-account {accountId}: accountId is the
 // account row's id (Better Auth 1.7), not the provider's subject. It needs
-// a fresh session, as Better Auth's freshSessionMiddleware.
+// a fresh session, as Better Auth's freshSessionMiddleware, which runs
+// after the body is validated.
 func (g *Gate) handleUnlinkAccount(w http.ResponseWriter, r *http.Request) *apiError {
-	res, e := g.requireSession(w, r)
-	if e != nil {
-		return e
-	}
-	if now().Sub(res.session.CreatedAt) >= freshAge {
-		return errSessionNotFresh
-	}
 	b, e := readBody(w, r, false)
 	if e != nil {
 		return e
@@ -384,6 +385,13 @@ func (g *Gate) handleUnlinkAccount(w http.ResponseWriter, r *http.Request) *apiE
 	accountID, _ := b.str("accountId", true)
 	if e := b.err(); e != nil {
 		return e
+	}
+	res, e := g.requireSession(w, r)
+	if e != nil {
+		return e
+	}
+	if now().Sub(res.session.CreatedAt) >= freshAge {
+		return errSessionNotFresh
 	}
 	err := g.store().UnlinkAccount(r.Context(), res.user.ID, accountID, false)
 	switch {

@@ -435,6 +435,9 @@ func TestUnlinkAccount(t *testing.T) {
 		corp := list[1].ID
 
 		wantError(t, s.tg.do(req("POST", "/auth/unlink-account", `{"accountId":"`+corp+`"}`)), http.StatusUnauthorized, "UNAUTHORIZED")
+		// Better Auth validates the body before it looks at the session.
+		wantError(t, s.tg.do(req("POST", "/auth/unlink-account", `{}`)), http.StatusBadRequest, "VALIDATION_ERROR")
+		wantError(t, s.tg.do(req("POST", "/auth/link-social", `{}`)), http.StatusBadRequest, "VALIDATION_ERROR")
 		wantError(t, s.tg.post("/auth/unlink-account", bob, `{"providerId":"corp"}`), http.StatusBadRequest, "VALIDATION_ERROR")
 		wantError(t, s.tg.post("/auth/unlink-account", bob, `{"accountId":"nope"}`), http.StatusBadRequest, "ACCOUNT_NOT_FOUND")
 		// Alice has one account: the last-account rule comes first.
