@@ -51,8 +51,9 @@ var (
 	codeAlreadyLinkedElsewhere = "account_already_linked_to_different_user"
 )
 
-// idTokenInput is the body's "idToken" object. Better Auth reads
-// expiresAt and user too, and stores neither for these providers.
+// idTokenInput is the body's "idToken" object. Better Auth also takes
+// expiresAt and user (Apple's), checked for their types and not used by
+// these providers.
 type idTokenInput struct {
 	present      bool
 	token        string
@@ -79,6 +80,11 @@ func readIDToken(b *body) idTokenInput {
 	in.nonce, _ = sub.str("nonce", false)
 	in.accessToken, _ = sub.str("accessToken", false)
 	in.refreshToken, _ = sub.str("refreshToken", false)
+	for _, f := range [][2]string{{"expiresAt", "number"}, {"user", "object"}} {
+		if raw, ok := fields[f[0]]; ok && jsonKind(raw) != f[1] {
+			sub.issue(f[0], "Invalid input: expected "+f[1]+", received "+jsonKind(raw))
+		}
+	}
 	for _, is := range sub.issues {
 		b.issues = append(b.issues, strings.Replace(is, "[body.", "[body.idToken.", 1))
 	}

@@ -127,6 +127,10 @@ func TestSocialIDToken_Refusals(t *testing.T) {
 			wantError(t, s.signInIDToken(`{"nonce":"x"}`), http.StatusBadRequest, "VALIDATION_ERROR")
 			wantError(t, s.signInIDToken(`"tok"`), http.StatusBadRequest, "VALIDATION_ERROR")
 			wantError(t, s.signInIDToken(`{"token":7}`), http.StatusBadRequest, "VALIDATION_ERROR")
+			// Fields Better Auth types but does not store for these
+			// providers are still checked.
+			wantError(t, s.signInIDToken(`{"token":"a.b.c","expiresAt":"soon"}`), http.StatusBadRequest, "VALIDATION_ERROR")
+			wantError(t, s.signInIDToken(`{"token":"a.b.c","user":"ada"}`), http.StatusBadRequest, "VALIDATION_ERROR")
 			// A generic provider's id_token must name the address itself.
 			noEmail := fakeidp.DefaultUser
 			noEmail.Email = ""
