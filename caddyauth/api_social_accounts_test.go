@@ -532,3 +532,31 @@ func TestLimitRoute_KnowsRoutesAddedByInit(t *testing.T) {
 		t.Errorf("limitRoute of a non-route = %q", got)
 	}
 }
+
+// Linking, listing and unlinking work on every layout Better Auth leaves
+// (camelCase and snake_case, text or integer times on SQLite).
+func TestSocialAccounts_OnBetterAuthLayouts(t *testing.T) {
+	for _, lc := range adoptionLayouts() {
+		t.Run(lc.name, func(t *testing.T) {
+			p := newPluginDB(t, lc)
+			s := newOIDCSite(t, p.dsn, "schema auto")
+			cookie, _ := s.tg.signIn(p.rows.email, p.rows.password)
+			s.idp.SetUser(fakeidp.User{Sub: "l1", Email: p.rows.email, EmailVerified: true})
+			redirected(t, s.linkFlow(cookie, ""), "/")
+			// Linking again with more scopes rewrites the row in place.
+			redirected(t, s.linkFlow(cookie, `,"scopes":["extra"]`), "/")
+			list := s.listAccounts(cookie)
+			if len(list) != 2 || list[1].ProviderID != "corp" || list[1].AccountID != "l1" || !slices.Equal(list[1].Scopes, []string{"openid", "extra"}) {
+				t.Fatalf("accounts %+v", list)
+			}
+			w := s.tg.post("/auth/link-social", cookie, `{"provider":"corp","idToken":{"token":`+jsonString(s.idToken(fakeidp.User{Sub: "l1", Email: p.rows.email, EmailVerified: true}, ""))+`}}`)
+			if w.Code != http.StatusOK {
+				t.Fatalf("idToken link of the linked account: %d %s", w.Code, w.Body)
+			}
+			if w := s.tg.post("/auth/unlink-account", cookie, `{"accountId":"`+list[1].ID+`"}`); w.Code != http.StatusOK {
+				t.Fatalf("unlink: %d %s", w.Code, w.Body)
+			}
+			wantError(t, s.tg.post("/auth/unlink-account", cookie, `{"accountId":"`+list[0].ID+`"}`), http.StatusBadRequest, "FAILED_TO_UNLINK_LAST_ACCOUNT")
+		})
+	}
+}
