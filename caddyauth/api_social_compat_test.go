@@ -16,6 +16,7 @@ import (
 // answer is a response reduced to what a client can tell apart.
 type answer struct {
 	status int
+	header http.Header
 	body   []byte
 	cookie string // the session cookie it set, "name=value"
 }
@@ -81,7 +82,7 @@ func (g gateServer) do(t *testing.T, method, path, cookie, body string) answer {
 }
 
 func recorded(w *httptest.ResponseRecorder) answer {
-	return answer{status: w.Code, body: w.Body.Bytes(), cookie: setSessionCookieIn(w.Header())}
+	return answer{status: w.Code, header: w.Header(), body: w.Body.Bytes(), cookie: setSessionCookieIn(w.Header())}
 }
 
 func setSessionCookieIn(h http.Header) string {
@@ -115,7 +116,7 @@ func (b betterAuthServer) do(t *testing.T, method, path, cookie, body string) an
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	return answer{status: res.StatusCode, body: raw, cookie: setSessionCookieIn(res.Header)}
+	return answer{status: res.StatusCode, header: res.Header, body: raw, cookie: setSessionCookieIn(res.Header)}
 }
 
 // The idToken branch, /link-social with an idToken, /list-accounts and
@@ -231,6 +232,94 @@ func TestSocialAccounts_AnswerAsBetterAuth(t *testing.T) {
 		list := servers[tc.signer].do(t, "GET", "/list-accounts", in.cookie, "")
 		if list.status != http.StatusOK || !strings.Contains(string(list.body), `"providerId":"corp"`) {
 			t.Errorf("%s lists %s's link: %d %s", tc.signer, tc.linker, list.status, list.body)
+		}
+	}
+}
+
+// Linking through the provider's redirect ends as Better Auth's does: the
+// same redirect, or the same error code, for each of its rules.
+func TestLinkSocialCallback_EndsAsBetterAuth(t *testing.T) {
+	dsn := testsupport.PostgresDSN(t)
+	s := newOIDCSite(t, dsn, "")
+	ba := testsupport.StartBetterAuth(t, testsupport.BetterAuth{
+		DatabaseURL: dsn, Secret: testSecret,
+		Plugins: map[string]any{"genericOAuth": map[string]any{"config": []any{map[string]any{
+			"providerId": "corp", "clientId": s.idp.ClientID, "clientSecret": s.idp.ClientSecret,
+			"discoveryUrl": s.idp.URL + "/.well-known/openid-configuration",
+		}}}},
+	})
+	s.idp.AllowRedirectURI(ba.URL + "/auth/callback/corp")
+	noFollow := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+	// ends runs one link for the session and says where it ended: the
+	// redirect target, or "error=<code>".
+	ends := map[string]func(session string) string{
+		"gate": func(session string) string {
+			w := s.linkFlow(session, `,"callbackURL":"/settings"`)
+			loc := w.Header().Get("Location")
+			if i := strings.Index(loc, "error="); i >= 0 {
+				return loc[i:]
+			}
+			return loc
+		},
+		"better-auth": func(session string) string {
+			bs := betterAuthServer{ba.URL}
+			start := bs.do(t, "POST", "/link-social", session, `{"provider":"corp","callbackURL":"/settings"}`)
+			if start.status != http.StatusOK {
+				t.Fatalf("better-auth link-social: %d %s", start.status, start.body)
+			}
+			authURL := start.json(t).(map[string]any)["url"].(string)
+			c := &http.Client{CheckRedirect: noFollow}
+			res, err := c.Get(authURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			r, _ := http.NewRequest("GET", res.Header.Get("Location"), nil)
+			// The state cookie Better Auth set, and the session.
+			var cookies []string
+			for _, sc := range start.header.Values("Set-Cookie") {
+				cookies = append(cookies, strings.SplitN(sc, ";", 2)[0])
+			}
+			r.Header.Set("Cookie", strings.Join(append(cookies, session), "; "))
+			res, err = c.Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			loc := res.Header.Get("Location")
+			if i := strings.Index(loc, "error="); i >= 0 {
+				return loc[i:]
+			}
+			return loc
+		},
+	}
+	servers := map[string]authServer{"gate": gateServer{s.tg}, "better-auth": betterAuthServer{ba.URL}}
+	for _, who := range []string{"gate", "better-auth"} {
+		signUp := func(email string) string {
+			a := servers[who].do(t, "POST", "/sign-up/email", "", `{"name":"N","email":"`+email+`","password":"password123"}`)
+			if a.status != http.StatusOK {
+				t.Fatalf("%s sign-up: %d %s", who, a.status, a.body)
+			}
+			return a.cookie
+		}
+		x, y := signUp(who+"-x@example.com"), signUp(who+"-y@example.com")
+		for _, tc := range []struct {
+			name    string
+			session string
+			user    fakeidp.User
+			want    string
+		}{
+			{"another address", x, fakeidp.User{Sub: who + "-1", Email: who + "-z@example.com", EmailVerified: true}, "error=email_does_not_match"},
+			{"unverified", x, fakeidp.User{Sub: who + "-1", Email: who + "-x@example.com"}, "error=unable_to_link_account"},
+			{"links", x, fakeidp.User{Sub: who + "-1", Email: who + "-x@example.com", EmailVerified: true}, "/settings"},
+			{"again", x, fakeidp.User{Sub: who + "-1", Email: who + "-x@example.com", EmailVerified: true}, "/settings"},
+			{"another user's", y, fakeidp.User{Sub: who + "-1", Email: who + "-y@example.com", EmailVerified: true}, "error=account_already_linked_to_different_user"},
+		} {
+			s.idp.SetUser(tc.user)
+			if got := ends[who](tc.session); got != tc.want {
+				t.Errorf("%s, %s: ended at %q, want %q", who, tc.name, got, tc.want)
+			}
 		}
 	}
 }
