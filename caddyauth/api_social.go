@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/authgate/authgate/caddyauth/internal/emailaddr"
+	"github.com/authgate/authgate/caddyauth/internal/mail"
 	"github.com/authgate/authgate/caddyauth/internal/social"
 	"github.com/authgate/authgate/store"
 )
@@ -26,8 +27,9 @@ import (
 const oauthStateCookie = "gate_oauth_state"
 
 // providerTimeout bounds each call to a provider: a provider that hangs
-// costs a browser one bounded wait and an error redirect, never a 500.
-const providerTimeout = 10 * time.Second
+// costs a browser one bounded wait and an error redirect, never a 500. A
+// variable so that tests of a hanging provider need not wait it out.
+var providerTimeout = 10 * time.Second
 
 const callbackPrefix = "/callback/"
 
@@ -52,11 +54,13 @@ const (
 	codeUnableToCreateUser  = "unable_to_create_user"
 	codeBanned              = "banned"
 	codeTwoFactorRequired   = "two_factor_required"
+	codeEmailNotVerified    = "email_not_verified"
 	codeOAuthProviderAbsent = social.CodeOAuthProviderMissing
 )
 
-// handleSignInSocial is POST /sign-in/social, the redirect branch: it seals
-// the flow into a cookie and answers the provider's authorization URL.
+// handleSignInSocial is POST /sign-in/social: with an idToken it signs in
+// at once (api_social_accounts.go), else it seals the flow into a cookie and
+// answers the provider's authorization URL.
 func (g *Gate) handleSignInSocial(w http.ResponseWriter, r *http.Request) *apiError {
 	b, e := readBody(w, r, false)
 	if e != nil {
@@ -69,12 +73,8 @@ func (g *Gate) handleSignInSocial(w http.ResponseWriter, r *http.Request) *apiEr
 	loginHint, _ := b.str("loginHint", false)
 	disableRedirect, _ := b.optBool("disableRedirect")
 	requestSignUp, _ := b.optBool("requestSignUp")
-	var scopes []string
-	if raw, ok := b.fields["scopes"]; ok && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &scopes); err != nil {
-			b.issue("scopes", "Invalid input: expected array, received "+jsonKind(raw))
-		}
-	}
+	scopes := readScopes(b)
+	idToken := readIDToken(b)
 	if e := b.err(); e != nil {
 		return e
 	}
@@ -87,16 +87,39 @@ func (g *Gate) handleSignInSocial(w http.ResponseWriter, r *http.Request) *apiEr
 	if p == nil {
 		return errProviderNotFound
 	}
-	authURL, e := g.beginSocialFlow(w, r, p, social.State{
+	if idToken.present {
+		return g.signInWithIDToken(w, r, p, idToken, callbackURL)
+	}
+	return g.startSocialFlow(w, r, p, social.State{
 		CallbackURL:        callbackURL,
 		NewUserCallbackURL: newUserURL,
 		ErrorCallbackURL:   errorURL,
 		RequestSignUp:      requestSignUp,
-	}, social.AuthOptions{LoginHint: loginHint, Scopes: scopes})
+	}, social.AuthOptions{LoginHint: loginHint, Scopes: scopes}, disableRedirect)
+}
+
+// readScopes reads the optional "scopes" array of strings.
+func readScopes(b *body) []string {
+	var scopes []string
+	if raw, ok := b.fields["scopes"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &scopes); err != nil {
+			b.issue("scopes", "Invalid input: expected array, received "+jsonKind(raw))
+		}
+	}
+	return scopes
+}
+
+// startSocialFlow begins a flow for the API, /sign-in/social and
+// /link-social alike, and answers Better Auth's {url, redirect}, with the
+// authorization URL in Location too unless disableRedirect is set.
+func (g *Gate) startSocialFlow(w http.ResponseWriter, r *http.Request, p *social.Provider, st social.State, opts social.AuthOptions, disableRedirect bool) *apiError {
+	authURL, e := g.beginSocialFlow(w, r, p, st, opts)
 	if e != nil {
 		return e
 	}
-	w.Header().Set("Location", authURL)
+	if !disableRedirect {
+		w.Header().Set("Location", authURL)
+	}
 	writeJSON(w, http.StatusOK, struct {
 		URL      string `json:"url"`
 		Redirect bool   `json:"redirect"`
@@ -234,7 +257,10 @@ func (g *Gate) handleSocialCallback(w http.ResponseWriter, r *http.Request, id s
 		g.socialRefused(r, id, social.CodeOf(err), err.Error())
 		return f.fail(social.CodeOf(err), "")
 	}
-	user, isNew, failCode, e := g.socialUser(r, p, profile, tokens)
+	if st.LinkUserID != "" {
+		return g.linkFromCallback(f, st, p, profile, tokens)
+	}
+	user, isNew, failCode, e := g.socialUser(r, p, profile, tokens, st.CallbackURL)
 	if e != nil {
 		return e
 	}
@@ -272,11 +298,33 @@ func (g *Gate) handleSocialCallback(w http.ResponseWriter, r *http.Request, id s
 	return nil
 }
 
-// socialUser is Better Auth's handleOAuthUserInfo: the account's owner, or
-// the user with the same email when linking is allowed, or a new user. It
-// answers a redirect error code for a refusal, an *apiError when the store
-// fails.
-func (g *Gate) socialUser(r *http.Request, p *social.Provider, profile social.Profile, tokens social.Tokens) (user store.User, isNew bool, failCode string, e *apiError) {
+// socialUser is Better Auth's handleOAuthUserInfo up to the session: the
+// user to sign in (socialOwner), then require_email_verification, which is
+// Better Auth's requireEmailVerification set on every provider: a user
+// whose address nobody has verified gets no session (email_not_verified),
+// and a new one is sent the verification email, as sendOnSignUp defaults
+// to that option. callbackURL is where that email leads back to.
+func (g *Gate) socialUser(r *http.Request, p *social.Provider, profile social.Profile, tokens social.Tokens, callbackURL string) (user store.User, isNew bool, failCode string, e *apiError) {
+	user, isNew, failCode, e = g.socialOwner(r, p, profile, tokens)
+	if e != nil || failCode != "" || !g.cfg.requireVerified || user.EmailVerified {
+		return user, isNew, failCode, e
+	}
+	if isNew && g.mail != nil {
+		if msg, err := g.verificationMessage(r, user, callbackURL); err == nil {
+			mail.SendAsync(g.mail, msg, g.logger)
+		}
+	}
+	if isNew {
+		g.signedUp(r, user.ID, "")
+	}
+	g.signInRefused(r, reasonUnverified, user.ID)
+	return user, isNew, codeEmailNotVerified, nil
+}
+
+// socialOwner is the account's owner, or the user with the same email when
+// linking is allowed, or a new user. It answers a redirect error code for a
+// refusal, an *apiError when the store fails.
+func (g *Gate) socialOwner(r *http.Request, p *social.Provider, profile social.Profile, tokens social.Tokens) (user store.User, isNew bool, failCode string, e *apiError) {
 	ctx := r.Context()
 	t := now()
 	acc := store.OAuthAccount{

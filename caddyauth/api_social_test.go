@@ -160,7 +160,7 @@ func TestSocialSignIn_OIDCSignUpThenSignIn(t *testing.T) {
 			cookie, authURL = s.start(`,"callbackURL":"/dashboard","newUserCallbackURL":"/welcome","loginHint":"ada@example.com"`)
 		})
 		w := s.tg.do(req("POST", "/auth/sign-in/social", `{"provider":"corp","disableRedirect":true}`))
-		if m := decodeJSON(t, w); w.Code != http.StatusOK || m["redirect"] != false {
+		if m := decodeJSON(t, w); w.Code != http.StatusOK || m["redirect"] != false || w.Header().Get("Location") != "" {
 			t.Errorf("disableRedirect: %d %v", w.Code, m)
 		}
 		for _, sc := range w.Header().Values("Set-Cookie") {
@@ -458,8 +458,12 @@ func TestSocialSignIn_BetterAuthAccountsAndPluginGuards(t *testing.T) {
 			p.exec(t, `UPDATE "user" SET {banned} = ? WHERE "id" = ?`, true, p.rows.userID)
 			before := p.sessionCount(t)
 			s.wantSocialError(s.flow(""), siteURL+"/auth/error", "banned")
+			// The idToken branch answers with the guards' JSON errors.
+			idTok := `{"token":` + jsonString(s.idToken(u, "")) + `}`
+			wantError(t, s.signInIDToken(idTok), http.StatusForbidden, "BANNED_USER")
 			p.exec(t, `UPDATE "user" SET {banned} = ?, {twoFactorEnabled} = ? WHERE "id" = ?`, false, true, p.rows.userID)
 			s.wantSocialError(s.flow(""), siteURL+"/auth/error", "two_factor_required")
+			wantError(t, s.signInIDToken(idTok), http.StatusForbidden, "TWO_FACTOR_REQUIRED")
 			if n := p.sessionCount(t); n != before {
 				t.Errorf("sessions %d -> %d: a refused sign-in created one", before, n)
 			}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -30,21 +31,22 @@ var allowed = ratelimit.Decision{Allowed: true}
 
 // routePaths are the paths of the API's routes, whatever the method: their
 // requests are counted per path.
-var routePaths = func() map[string]bool {
+// Built on first use, after every file's init has added its routes.
+var routePaths = sync.OnceValue(func() map[string]bool {
 	m := make(map[string]bool, len(routes))
 	for k := range routes {
 		_, p, _ := strings.Cut(k, " ")
 		m[p] = true
 	}
 	return m
-}()
+})
 
 // limitRoute names the route of a path for the limiter's keys: the path of
 // a route, the route pattern for reset-password links (whose path holds a
 // token), and "" for anything else.
 func limitRoute(sub string) string {
 	switch {
-	case routePaths[sub]:
+	case routePaths()[sub]:
 		return sub
 	case strings.HasPrefix(sub, resetCallbackPrefix):
 		return resetCallbackPrefix + ":token"

@@ -59,6 +59,7 @@ type accountQueries struct {
 	byProvider   string
 	insert       string // takes the legacy issuer last when the column exists
 	updateTokens string
+	linkQueries
 }
 
 var accountFields = []string{"id", "userId", "providerId", "accountId", "accessToken", "refreshToken", "idToken",
@@ -73,6 +74,7 @@ func buildAccountQueries(l layout, d *dialect, p Plugins) accountQueries {
 		{accessTokenExpiresAt}, {refreshTokenExpiresAt}, {scope}, {createdAt}, {updatedAt}, "issuer") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	}
 	return accountQueries{
+		linkQueries: buildLinkQueries(x, d),
 		// Two rows are enough to tell a duplicate.
 		byProvider: x(`SELECT ` + selectList("a.", "", accountFields...) + ` FROM "account" a
 			WHERE a.{providerId} = ? AND a.{accountId} = ? LIMIT 2`),

@@ -87,6 +87,9 @@ func storeCalls(st *Store) map[string]func(ctx context.Context) error {
 			return err
 		},
 		"UpdateAccountTokens": func(ctx context.Context) error { return st.UpdateAccountTokens(ctx, "id", AccountTokens{}, now) },
+		"ListAccounts":        func(ctx context.Context) error { _, err := st.ListAccounts(ctx, "id"); return err },
+		"UnlinkAccount":       func(ctx context.Context) error { return st.UnlinkAccount(ctx, "id", "acc", false) },
+		"UpdateLinkedAccount": func(ctx context.Context) error { return st.UpdateLinkedAccount(ctx, "id", AccountTokens{}, "s", now) },
 	}
 }
 

@@ -66,3 +66,84 @@ func TestE2E_OIDCSignInThroughTheBinary(t *testing.T) {
 		}
 	})
 }
+
+// A password user links the provider through the binary, sees both
+// accounts, signs in with the provider, and unlinks it again.
+func TestE2E_LinkListAndUnlinkThroughTheBinary(t *testing.T) {
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		idp := fakeidp.Start(t)
+		up := testsupport.NewUpstream(t)
+		site := testsupport.StartCaddy(t, gatedSite(dsn, up.HostPort(), `oidc corp {
+			issuer `+idp.URL+`
+			client_id `+idp.ClientID+`
+			client_secret `+idp.ClientSecret+`
+		}`))
+		idp.AllowRedirectURI(site.BaseURL + "/auth/callback/corp")
+		u := fakeidp.DefaultUser
+		u.Email = "ada@example.com"
+		idp.SetUser(u)
+		c := newClient(t, site.BaseURL)
+		origin := []string{"Origin", site.BaseURL}
+
+		resp, body := c.do("POST", "/auth/sign-up/email", `{"name":"Ada","email":"ada@example.com","password":"password123"}`, origin...)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("sign-up %d %s", resp.StatusCode, body)
+		}
+		resp, body = c.do("POST", "/auth/link-social", `{"provider":"corp","callbackURL":"/settings"}`, origin...)
+		var start struct {
+			URL      string `json:"url"`
+			Redirect bool   `json:"redirect"`
+		}
+		if err := json.Unmarshal([]byte(body), &start); resp.StatusCode != http.StatusOK || err != nil || !start.Redirect {
+			t.Fatalf("link-social %d %s\n%s", resp.StatusCode, body, site.Logs())
+		}
+		if got := c.follow(t, c.follow(t, start.URL)); got != "/settings" {
+			t.Fatalf("link callback redirected to %q\n%s", got, site.Logs())
+		}
+
+		type account struct {
+			ID         string   `json:"id"`
+			ProviderID string   `json:"providerId"`
+			Scopes     []string `json:"scopes"`
+		}
+		list := func() []account {
+			t.Helper()
+			resp, body := c.do("GET", "/auth/list-accounts", "")
+			var out []account
+			if err := json.Unmarshal([]byte(body), &out); resp.StatusCode != http.StatusOK || err != nil {
+				t.Fatalf("list-accounts %d %s", resp.StatusCode, body)
+			}
+			return out
+		}
+		accounts := list()
+		if len(accounts) != 2 || accounts[0].ProviderID != "credential" || accounts[1].ProviderID != "corp" || len(accounts[1].Scopes) == 0 {
+			t.Fatalf("accounts after linking: %+v", accounts)
+		}
+
+		// The provider alone now signs Ada in, from a browser without her
+		// session.
+		other := newClient(t, site.BaseURL)
+		resp, body = other.do("POST", "/auth/sign-in/social", `{"provider":"corp"}`)
+		if err := json.Unmarshal([]byte(body), &start); resp.StatusCode != http.StatusOK || err != nil {
+			t.Fatalf("sign-in/social %d %s", resp.StatusCode, body)
+		}
+		if got := other.follow(t, other.follow(t, start.URL)); got != "/" {
+			t.Fatalf("sign-in callback redirected to %q", got)
+		}
+		if resp, _ := other.do("GET", "/app", ""); resp.StatusCode != http.StatusOK || up.Last().Header.Get("X-User-Email") != "ada@example.com" {
+			t.Fatalf("gated request as the linked user: %d %v", resp.StatusCode, up.Last().Header)
+		}
+
+		resp, body = c.do("POST", "/auth/unlink-account", `{"accountId":"`+accounts[1].ID+`"}`, origin...)
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(body) != `{"status":true}` {
+			t.Fatalf("unlink-account %d %s", resp.StatusCode, body)
+		}
+		resp, body = c.do("POST", "/auth/unlink-account", `{"accountId":"`+accounts[0].ID+`"}`, origin...)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "FAILED_TO_UNLINK_LAST_ACCOUNT") {
+			t.Fatalf("unlinking the last account: %d %s", resp.StatusCode, body)
+		}
+		if accounts := list(); len(accounts) != 1 || accounts[0].ProviderID != "credential" {
+			t.Fatalf("accounts after unlinking: %+v", accounts)
+		}
+	})
+}

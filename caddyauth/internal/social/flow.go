@@ -140,7 +140,7 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce string) (
 			break
 		}
 		var c claims
-		if c, err = p.verifyIDToken(ctx, verify, tokens.IDToken, nonce); err == nil {
+		if c, err = p.verifyIDToken(ctx, verify, tokens.IDToken, nonce, p.RequiresNonce()); err == nil {
 			prof, err = p.genericProfile(ctx, userinfoURL, tokens.AccessToken, c)
 		}
 	default:
@@ -149,7 +149,7 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce string) (
 			break
 		}
 		var c claims
-		if c, err = p.verifyIDToken(ctx, verify, tokens.IDToken, nonce); err == nil {
+		if c, err = p.verifyIDToken(ctx, verify, tokens.IDToken, nonce, p.RequiresNonce()); err == nil {
 			prof, err = p.profileFromClaims(c)
 		}
 	}
@@ -173,7 +173,9 @@ func (p *Provider) VerifyIDToken(ctx context.Context, rawIDToken, nonce string) 
 		return Profile{}, fail(CodeOAuthProviderMissing, ErrNotStarted, err)
 	}
 	_, verify, _, _ := p.snapshot()
-	c, err := p.verifyIDToken(ctx, verify, rawIDToken, nonce)
+	// The client chose whether to bind a nonce; Better Auth checks one
+	// only when it is sent, for generic providers too.
+	c, err := p.verifyIDToken(ctx, verify, rawIDToken, nonce, false)
 	if err != nil {
 		return Profile{}, err
 	}
@@ -270,7 +272,7 @@ func (c claims) contains(k, s string) bool {
 // issuer and nonce here so that each has its own reason. Every failure is
 // unable_to_get_user_info, as Better Auth reports a token that fails
 // verification.
-func (p *Provider) verifyIDToken(ctx context.Context, v *oidc.IDTokenVerifier, raw, nonce string) (claims, error) {
+func (p *Provider) verifyIDToken(ctx context.Context, v *oidc.IDTokenVerifier, raw, nonce string, requireNonce bool) (claims, error) {
 	if v == nil {
 		return nil, fail(CodeUnableToGetUserInfo, ErrNotStarted, nil)
 	}
@@ -296,7 +298,7 @@ func (p *Provider) verifyIDToken(ctx context.Context, v *oidc.IDTokenVerifier, r
 	if p.cfg.Kind != KindOIDC && !tok.IssuedAt.IsZero() && time.Since(tok.IssuedAt) > time.Hour {
 		return nil, fail(CodeUnableToGetUserInfo, ErrIDTokenExpired, errors.New("older than the maximum age of 1h"))
 	}
-	if nonce != "" || p.RequiresNonce() {
+	if nonce != "" || requireNonce {
 		if nonce == "" || subtle.ConstantTimeCompare([]byte(tok.Nonce), []byte(nonce)) != 1 {
 			return nil, fail(CodeUnableToGetUserInfo, ErrNonceMismatch, nil)
 		}

@@ -39,6 +39,12 @@ type State struct {
 	LinkUserID         string    `json:"l,omitempty"`
 	RequestSignUp      bool      `json:"r,omitempty"`
 	IssuedAt           time.Time `json:"t"`
+
+	// LinkEmail and LinkSessionID are set by /link-social with LinkUserID:
+	// the address the user had then, and the session that asked, which must
+	// still be live at the callback.
+	LinkEmail     string `json:"le,omitempty"`
+	LinkSessionID string `json:"ls,omitempty"`
 }
 
 // Matches compares the callback's state parameter in constant time.
