@@ -34,12 +34,14 @@ func (s *Store) CheckNoticeTriggers(ctx context.Context) ([]string, error) {
 }
 
 func (s *Store) checkNoticeTriggers(ctx context.Context, repair bool) ([]string, error) {
-	if s.dialect.driver != "postgres" {
-		return nil, nil
-	}
 	const op = "check revocation triggers"
 	ctx, cancel := bound(ctx)
 	defer cancel()
+	if s.dialect.driver != "postgres" {
+		// No triggers to keep on SQLite; a closed or broken store still
+		// says so, as every method does.
+		return nil, wrap(op, s.db.PingContext(ctx))
+	}
 	missing, err := s.missingNoticeTriggers(ctx)
 	if err != nil || len(missing) == 0 {
 		return nil, wrap(op, err)
