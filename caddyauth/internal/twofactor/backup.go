@@ -62,4 +62,3 @@ func UseBackupCode(codes []string, code string) (rest []string, ok bool) {
 	}
 	return rest, ok
 }
-
