@@ -77,7 +77,7 @@ func buildTwoFactorQueries(l layout, d *dialect, p Plugins) twoFactorQueries {
 	q := twoFactorQueries{
 		// Better Auth's findOne takes the first row; the oldest is as good a
 		// choice as any and stable.
-		byUser: x(`SELECT ` + selectList("", "", twoFactorFields...) + ` FROM ` + t + ` WHERE {userId} = ? ORDER BY "id" LIMIT 1`),
+		byUser:   x(`SELECT ` + selectList("", "", twoFactorFields...) + ` FROM ` + t + ` WHERE {userId} = ? ORDER BY "id" LIMIT 1`),
 		idByUser: x(`SELECT "id" FROM ` + t + ` WHERE {userId} = ? ORDER BY "id" LIMIT 1`),
 		insert: x(`INSERT INTO ` + t + ` ("id", "secret", {backupCodes}, {userId}, "verified", {failedVerificationCount})
 			VALUES (?, ?, ?, ?, ?, 0)`),
