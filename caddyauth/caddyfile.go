@@ -76,6 +76,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			[authorization_url|token_url|userinfo_url|jwks_url <url>]
 //		}
 //		trusted_providers <id...>
+//		two_factor [{ issuer <name> }]
 //	}
 func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -178,6 +179,10 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "social", "oidc":
 			if err := g.unmarshalSocial(d, sub); err != nil {
+				return err
+			}
+		case "two_factor":
+			if err := g.unmarshalTwoFactor(d); err != nil {
 				return err
 			}
 		case "trusted_providers":

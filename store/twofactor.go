@@ -67,6 +67,7 @@ type twoFactorQueries struct {
 	lock           string
 	resetFailures  string
 	unlockExpired  string
+	challenge      string
 }
 
 var twoFactorFields = []string{"id", "userId", "secret", "backupCodes", "verified", "failedVerificationCount", "lockedUntil"}
@@ -75,8 +76,8 @@ func buildTwoFactorQueries(l layout, d *dialect, p Plugins) twoFactorQueries {
 	x := func(tmpl string) string { return expand(tmpl, l, d) }
 	t := `"` + l.table("twoFactor") + `"`
 	q := twoFactorQueries{
-		// Better Auth's findOne takes the first row; the oldest is as good a
-		// choice as any and stable.
+		// Better Auth's findOne takes whichever row comes first; ordering
+		// by id at least makes our choice stable.
 		byUser:   x(`SELECT ` + selectList("", "", twoFactorFields...) + ` FROM ` + t + ` WHERE {userId} = ? ORDER BY "id" LIMIT 1`),
 		idByUser: x(`SELECT "id" FROM ` + t + ` WHERE {userId} = ? ORDER BY "id" LIMIT 1`),
 		insert: x(`INSERT INTO ` + t + ` ("id", "secret", {backupCodes}, {userId}, "verified", {failedVerificationCount})
@@ -95,6 +96,9 @@ func buildTwoFactorQueries(l layout, d *dialect, p Plugins) twoFactorQueries {
 		unlockExpired: x(`UPDATE ` + t + ` SET {failedVerificationCount} = 0, {lockedUntil} = NULL
 			WHERE "id" = ? AND ` + d.cmpTime(`{lockedUntil}`) + ` <= ?`),
 	}
+	q.challenge = x(`SELECT "value", {expiresAt} AS "expires_at" FROM "verification"
+			WHERE "identifier" = ? AND ` + d.cmpTime(`{expiresAt}`) + ` > ?
+			ORDER BY ` + d.cmpTime(`{createdAt}`) + ` DESC LIMIT 1`)
 	if p.TwoFactorEnabled {
 		q.setUserEnabled = x(`UPDATE "user" SET {twoFactorEnabled} = ?, {updatedAt} = ? WHERE "id" = ?`)
 	}
@@ -375,4 +379,28 @@ func (s *Store) EnsureTwoFactorSchema(ctx context.Context) error {
 		return wrap(op, err)
 	}
 	return s.Detect(ctx)
+}
+
+// VerificationEntry is VerificationValue with the row's expiry: the
+// two-factor try counter is re-armed to expire with its challenge.
+func (s *Store) VerificationEntry(ctx context.Context, identifier string, now time.Time) (value string, expiresAt time.Time, err error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	const op = "look up verification"
+	q, err := s.queries(ctx)
+	if err != nil {
+		return "", time.Time{}, wrap(op, err)
+	}
+	var r struct {
+		Value     string `db:"value"`
+		ExpiresAt dbTime `db:"expires_at"`
+	}
+	err = s.db.GetContext(ctx, &r, q.twoFactor.challenge, identifier, s.dialect.cmpTimeArg(normTime(now)))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return "", time.Time{}, wrap(op, err)
+	}
+	return r.Value, time.Time(r.ExpiresAt), nil
 }
