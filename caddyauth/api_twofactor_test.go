@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -591,5 +592,36 @@ func TestTwoFactor_LogsNoSecret(t *testing.T) {
 		if strings.Contains(logs, s) {
 			t.Errorf("the log contains the %s %q", what, s)
 		}
+	}
+}
+
+func TestTwoFactor_Caddyfile(t *testing.T) {
+	for _, tc := range []struct {
+		block  string
+		issuer string
+		err    bool
+	}{
+		{"two_factor", "", false},
+		{"two_factor {\n}", "", false},
+		{"two_factor {\n\tissuer \"Acme Inc\"\n}", "Acme Inc", false},
+		{"two_factor on", "", true},
+		{"two_factor {\n\tissuer\n}", "", true},
+		{"two_factor {\n\tissuer a b\n}", "", true},
+		{"two_factor {\n\tperiod 60\n}", "", true},
+	} {
+		d := caddyfile.NewTestDispenser("auth_gate {\n" + tc.block + "\n}")
+		g := new(Gate)
+		err := g.UnmarshalCaddyfile(d)
+		if (err != nil) != tc.err {
+			t.Errorf("%q: err %v, want error %v", tc.block, err, tc.err)
+			continue
+		}
+		if err == nil && (g.TwoFactor == nil || g.TwoFactor.Issuer != tc.issuer) {
+			t.Errorf("%q: TwoFactor %+v, want issuer %q", tc.block, g.TwoFactor, tc.issuer)
+		}
+	}
+	b, _ := json.Marshal(&Gate{TwoFactor: &TwoFactor{Issuer: "Acme"}})
+	if !strings.Contains(string(b), `"two_factor":{"issuer":"Acme"}`) {
+		t.Errorf("JSON config %s", b)
 	}
 }

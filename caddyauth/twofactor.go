@@ -32,14 +32,14 @@ type TwoFactor struct {
 
 // Better Auth's two-factor constants (plugins/two-factor).
 const (
-	twoFactorCookie         = "two_factor"
-	trustDeviceCookie       = "trust_device"
-	twoFactorChallengeLife  = 600 * time.Second       // twoFactorCookieMaxAge
-	trustDeviceLife         = 30 * 24 * time.Hour     // trustDeviceMaxAge
-	twoFactorTriesPerChallenge = 5                    // beginAttempt(5)
-	twoFactorLockAfter      = 10                      // accountLockout.maxFailedAttempts
-	twoFactorLockFor        = 15 * time.Minute        // accountLockout.durationSeconds
-	defaultTwoFactorIssuer  = "Better Auth"
+	twoFactorCookie            = "two_factor"
+	trustDeviceCookie          = "trust_device"
+	twoFactorChallengeLife     = 600 * time.Second   // twoFactorCookieMaxAge
+	trustDeviceLife            = 30 * 24 * time.Hour // trustDeviceMaxAge
+	twoFactorTriesPerChallenge = 5                   // beginAttempt(5)
+	twoFactorLockAfter         = 10                  // accountLockout.maxFailedAttempts
+	twoFactorLockFor           = 15 * time.Minute    // accountLockout.durationSeconds
+	defaultTwoFactorIssuer     = "Better Auth"
 	// Identifier prefixes of the verification rows: the challenge
 	// "2fa-<20>", its try counter "2fa-attempts-2fa-<20>", and a trusted
 	// device "trust-device-<32>". The same rows as Better Auth's, so a
