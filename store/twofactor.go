@@ -51,8 +51,8 @@ func (r twoFactorRow) twoFactor() TwoFactor {
 	return t
 }
 
-// twoFactorQueries are built with the others, but only mean something once
-// the table exists (Plugins.TwoFactorTable).
+// twoFactorQueries are built with the others, but only work once the table
+// and column exist (Plugins.TwoFactorTable, Plugins.TwoFactorEnabled).
 type twoFactorQueries struct {
 	byUser         string
 	idByUser       string
@@ -72,7 +72,7 @@ type twoFactorQueries struct {
 
 var twoFactorFields = []string{"id", "userId", "secret", "backupCodes", "verified", "failedVerificationCount", "lockedUntil"}
 
-func buildTwoFactorQueries(l layout, d *dialect, p Plugins) twoFactorQueries {
+func buildTwoFactorQueries(l layout, d *dialect) twoFactorQueries {
 	x := func(tmpl string) string { return expand(tmpl, l, d) }
 	t := `"` + l.table("twoFactor") + `"`
 	q := twoFactorQueries{
@@ -99,23 +99,15 @@ func buildTwoFactorQueries(l layout, d *dialect, p Plugins) twoFactorQueries {
 	q.challenge = x(`SELECT "value", {expiresAt} AS "expires_at" FROM "verification"
 			WHERE "identifier" = ? AND ` + d.cmpTime(`{expiresAt}`) + ` > ?
 			ORDER BY ` + d.cmpTime(`{createdAt}`) + ` DESC LIMIT 1`)
-	if p.TwoFactorEnabled {
-		q.setUserEnabled = x(`UPDATE "user" SET {twoFactorEnabled} = ?, {updatedAt} = ? WHERE "id" = ?`)
-	}
+	q.setUserEnabled = x(`UPDATE "user" SET {twoFactorEnabled} = ?, {updatedAt} = ? WHERE "id" = ?`)
 	return q
 }
 
-// twoFactorReady returns the queries, or an error naming what is missing:
-// EnsureTwoFactorSchema has not run on this database.
+// twoFactorReady returns the queries. On a database without the plugin's
+// schema they fail in the database (no such table or column): callers
+// check Schema().Plugins first, as the handlers do.
 func (s *Store) twoFactorReady(ctx context.Context) (*queries, error) {
-	q, err := s.queries(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !q.info.Plugins.TwoFactorTable || !q.info.Plugins.TwoFactorEnabled {
-		return nil, errors.New("the two-factor table or user column is missing: configure two_factor so that it is created")
-	}
-	return q, nil
+	return s.queries(ctx)
 }
 
 // TwoFactorByUser returns userID's two-factor row; ErrNotFound when the
@@ -326,7 +318,7 @@ func twoFactorDDL(l layout, d *dialect) (addColumn string, createTable []string)
 		}
 	}
 	return "ALTER TABLE `user` ADD `two_factor_enabled` integer DEFAULT false", []string{
-		"CREATE TABLE `two_factor` (`id` text PRIMARY KEY NOT NULL, `secret` text NOT NULL, `backup_codes` text NOT NULL, `user_id` text NOT NULL, `verified` integer DEFAULT 1, `failed_verification_count` integer DEFAULT 0, `locked_until` integer, FOREIGN KEY (`user_id`) REFERENCES `user`(`id`) ON UPDATE no action ON DELETE cascade)",
+		"CREATE TABLE `two_factor` (`id` text PRIMARY KEY NOT NULL, `secret` text NOT NULL, `backup_codes` text NOT NULL, `user_id` text NOT NULL, `verified` integer DEFAULT true, `failed_verification_count` integer DEFAULT 0, `locked_until` integer, FOREIGN KEY (`user_id`) REFERENCES `user`(`id`) ON UPDATE no action ON DELETE cascade)",
 		"CREATE INDEX `twoFactor_secret_idx` ON `two_factor` (`secret`)",
 		"CREATE INDEX `twoFactor_userId_idx` ON `two_factor` (`user_id`)",
 	}
