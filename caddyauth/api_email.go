@@ -187,6 +187,9 @@ func (g *Gate) handleSignIn(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 	user, sess, e := g.signIn(w, r, email, password, hasRemember && !rememberMe)
 	settle(e)
+	if e == errTwoFactorPending {
+		return g.writeTwoFactorRedirect(w, r, user.ID)
+	}
 	if e != nil {
 		return e
 	}
@@ -246,6 +249,11 @@ func (g *Gate) signIn(w http.ResponseWriter, r *http.Request, email, pw string, 
 	if e := g.checkPluginGuards(r, &user); e != nil {
 		return store.User{}, store.Session{}, e
 	}
+	if user.TwoFactorEnabled { // checkPluginGuards let it through to the two-factor step
+		if e := g.secondFactor(w, r, user, dontRemember); e != nil {
+			return user, store.Session{}, e
+		}
+	}
 
 	sess, err := g.startSession(r, user.ID, dontRemember)
 	if err != nil {
@@ -273,7 +281,7 @@ func (g *Gate) checkPluginGuards(r *http.Request, user *store.User) *apiError {
 		}
 		user.Banned, user.BanExpires = false, nil
 	}
-	if user.TwoFactorEnabled {
+	if user.TwoFactorEnabled && !g.twoFactorDetour(r) {
 		g.signInRefused(r, reasonTwoFactor, user.ID)
 		return errTwoFactorRequired
 	}

@@ -77,6 +77,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			[name <shown on the pages>]
 //		}
 //		trusted_providers <id...>
+//		two_factor [{ issuer <name> }]
 //	}
 func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -179,6 +180,10 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "social", "oidc":
 			if err := g.unmarshalSocial(d, sub); err != nil {
+				return err
+			}
+		case "two_factor":
+			if err := g.unmarshalTwoFactor(d); err != nil {
 				return err
 			}
 		case "trusted_providers":

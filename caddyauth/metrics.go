@@ -204,6 +204,7 @@ const (
 	opResetPassword
 	opSendVerificationEmail
 	opVerifyEmail
+	opTwoFactor
 	numStoreOps
 )
 
@@ -230,6 +231,7 @@ var storeOpNames = [numStoreOps]string{
 	opResetPassword:         "reset-password",
 	opSendVerificationEmail: "send-verification-email",
 	opVerifyEmail:           "verify-email",
+	opTwoFactor:             "two-factor",
 }
 
 func (op storeOp) String() string { return storeOpNames[op] }

@@ -175,6 +175,14 @@ type Gate struct {
 	// (Better Auth's accountLinking.trustedProviders).
 	TrustedProviders []string `json:"trusted_providers,omitempty"`
 
+	// Two-factor sign-in (SPEC §10).
+
+	// TwoFactor turns on two-factor sign-in with an authenticator app and
+	// backup codes, adding Better Auth's twoFactor table and
+	// user.twoFactorEnabled column when missing. Default: off; a database
+	// that already has them gets two-factor sign-in all the same.
+	TwoFactor *TwoFactor `json:"two_factor,omitempty"`
+
 	cfg    config
 	mail   mail.Sender // nil: no email delivery configured
 	db     *dbHandle
@@ -318,6 +326,7 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("database: %w", err)
 	}
 	g.db, g.dbKey = handle, key
+	g.provisionTwoFactor()
 	if err := g.provisionRateLimit(); err != nil {
 		return err
 	}

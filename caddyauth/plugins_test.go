@@ -161,10 +161,11 @@ func TestPlugins_BannedUsersAreRefused(t *testing.T) {
 	}
 }
 
-// TestPlugins_TwoFactorUsersGetNoSessionFromThePassword: until
-// two-factor sign-in exists, a user enrolled under Better Auth is refused
-// with a clear 403, never given a session or a cookie on the password alone.
-// Sessions they already hold passed two-factor under Better Auth and stay.
+// TestPlugins_TwoFactorUsersGetNoSessionFromThePassword: a user enrolled
+// under Better Auth gets the two-factor challenge (SPEC §8, §10), never a
+// session or a session cookie on the password alone, whatever this gate's
+// configuration. Sessions they already hold passed two-factor under Better
+// Auth and stay.
 func TestPlugins_TwoFactorUsersGetNoSessionFromThePassword(t *testing.T) {
 	for _, lc := range adoptionLayouts() {
 		t.Run(lc.name, func(t *testing.T) {
@@ -174,9 +175,12 @@ func TestPlugins_TwoFactorUsersGetNoSessionFromThePassword(t *testing.T) {
 
 			before := p.sessionCount(t)
 			w := tg.do(req("POST", "/auth/sign-in/email", signInBody(p.rows.email, p.rows.password)))
-			wantError(t, w, 403, "TWO_FACTOR_REQUIRED")
-			if m := decodeJSON(t, w); !strings.Contains(fmt.Sprint(m["message"]), "not available") {
-				t.Errorf("message %q does not say two-factor sign-in is not available", m["message"])
+			// No verified twoFactor row: Better Auth offers no method either.
+			if w.Code != 200 || w.Body.String() != `{"twoFactorRedirect":true,"twoFactorMethods":[]}` {
+				t.Fatalf("sign-in: %d %s, want Better Auth's two-factor redirect", w.Code, w.Body)
+			}
+			if setCookieLine(w, "two_factor") == "" {
+				t.Errorf("no two_factor cookie: %q", w.Header().Values("Set-Cookie"))
 			}
 			wantNoSessionCookie(t, w)
 			if strings.Contains(w.Body.String(), `"token"`) {

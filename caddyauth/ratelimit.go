@@ -83,6 +83,7 @@ func (g *Gate) provisionRateLimit() error {
 	for _, r := range rl.Rules {
 		cfg.Rules = append(cfg.Rules, ratelimit.Rule{Path: r.Path, Window: time.Duration(r.Window), Max: r.Max})
 	}
+	cfg.Rules = append(cfg.Rules, twoFactorRateRules()...)
 	l, err := ratelimit.New(cfg)
 	if err != nil {
 		return fmt.Errorf("rate_limit: %w", err)

@@ -90,6 +90,19 @@ func storeCalls(st *Store) map[string]func(ctx context.Context) error {
 		"ListAccounts":        func(ctx context.Context) error { _, err := st.ListAccounts(ctx, "id"); return err },
 		"UnlinkAccount":       func(ctx context.Context) error { return st.UnlinkAccount(ctx, "id", "acc", false) },
 		"UpdateLinkedAccount": func(ctx context.Context) error { return st.UpdateLinkedAccount(ctx, "id", AccountTokens{}, "s", now) },
+
+		"EnsureTwoFactorSchema":  func(ctx context.Context) error { return st.EnsureTwoFactorSchema(ctx) },
+		"TwoFactorByUser":        func(ctx context.Context) error { _, err := st.TwoFactorByUser(ctx, "id"); return err },
+		"SaveTwoFactor":          func(ctx context.Context) error { return st.SaveTwoFactor(ctx, "id", "s", "c", false) },
+		"SetTwoFactorVerified":   func(ctx context.Context) error { return st.SetTwoFactorVerified(ctx, "id") },
+		"SwapBackupCodes":        func(ctx context.Context) error { _, err := st.SwapBackupCodes(ctx, "id", "a", "b"); return err },
+		"SetBackupCodes":         func(ctx context.Context) error { return st.SetBackupCodes(ctx, "id", "c") },
+		"SetTwoFactorEnabled":    func(ctx context.Context) error { return st.SetTwoFactorEnabled(ctx, "id", true, now) },
+		"DisableTwoFactor":       func(ctx context.Context) error { return st.DisableTwoFactor(ctx, "id", now) },
+		"RecordTwoFactorFailure": func(ctx context.Context) error { return st.RecordTwoFactorFailure(ctx, "id", 10, time.Minute, now) },
+		"ResetTwoFactorFailures": func(ctx context.Context) error { return st.ResetTwoFactorFailures(ctx, "id") },
+		"UnlockExpiredTwoFactor": func(ctx context.Context) error { return st.UnlockExpiredTwoFactor(ctx, "id", now) },
+		"VerificationEntry":      func(ctx context.Context) error { _, _, err := st.VerificationEntry(ctx, "ident", now); return err },
 	}
 }
 

@@ -79,14 +79,14 @@ func (l layout) table(model string) string {
 
 // detectSchema reads the declared time type and the plugin columns of an
 // existing database whose layout is l.
-func detectSchema(ctx context.Context, db *sqlx.DB, d *dialect, l layout) (SchemaInfo, error) {
+func detectSchema(ctx context.Context, db sqlx.QueryerContext, d *dialect, l layout) (SchemaInfo, error) {
 	info := SchemaInfo{Layout: string(l)}
 	var rows []struct {
 		Table  string `db:"table_name"`
 		Column string `db:"column_name"`
 		Type   string `db:"column_type"`
 	}
-	if err := db.SelectContext(ctx, &rows, d.columnsQuery); err != nil {
+	if err := sqlx.SelectContext(ctx, db, &rows, d.columnsQuery); err != nil {
 		return info, err
 	}
 	cols := make(map[string]string, len(rows)) // "table.column" -> declared type
@@ -108,7 +108,7 @@ func detectSchema(ctx context.Context, db *sqlx.DB, d *dialect, l layout) (Schem
 		AccountIssuer:    has("account", "issuer"),
 	}
 	var n int
-	if err := db.GetContext(ctx, &n, d.rebind(d.tableExistsQuery), l.table("twoFactor")); err != nil {
+	if err := sqlx.GetContext(ctx, db, &n, d.rebind(d.tableExistsQuery), l.table("twoFactor")); err != nil {
 		return info, err
 	}
 	info.Plugins.TwoFactorTable = n > 0

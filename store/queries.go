@@ -49,6 +49,8 @@ type queries struct {
 	consumeVerification string
 
 	accounts accountQueries
+
+	twoFactor twoFactorQueries
 }
 
 // isCredential selects the credential account of user ? in an "account"
@@ -137,6 +139,7 @@ func buildQueries(l layout, d *dialect, p Plugins) *queries {
 			WHERE "id" = ? AND ` + d.cmpTime(`{banExpires}`) + ` <= ?`)
 	}
 	q.accounts = buildAccountQueries(l, d, p)
+	q.twoFactor = buildTwoFactorQueries(l, d)
 	if d.anyArray {
 		q.sessionsByTokens = x(`SELECT ` + sessionUserCols + `
 			FROM "session" s JOIN "user" u ON u."id" = s.{userId}
