@@ -3,6 +3,7 @@ package caddyauth
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -178,7 +179,7 @@ func (g *Gate) provisionSocial(repl *caddy.Replacer) error {
 			UserinfoURL:      sp.UserinfoURL,
 			JWKSURL:          sp.JWKSURL,
 		}
-		p, err := social.New(context.Background(), cfg, base+sp.ID, nil)
+		p, err := social.New(context.Background(), cfg, base+sp.ID, providerClient)
 		if err != nil {
 			// social's messages name the setting (client_id, issuer, …).
 			return fmt.Errorf("%s %s: %w", sub, sp.ID, err)
@@ -198,3 +199,13 @@ func (g *Gate) provisionSocial(repl *caddy.Replacer) error {
 	g.stateCodec = codec
 	return nil
 }
+
+// providerClient is what every provider's token, userinfo and discovery
+// calls use. http.DefaultClient keeps two idle connections per host, so
+// beyond two callbacks at once each would open a new TLS connection to the
+// provider; a callback burst keeps up to 32 warm instead.
+var providerClient = &http.Client{Transport: func() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 32
+	return t
+}()}
