@@ -76,6 +76,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			[authorization_url|token_url|userinfo_url|jwks_url <url>]
 //		}
 //		trusted_providers <id...>
+//		assertion [<header>] [{ audience <aud>  ttl <duration> }]
+//		jwt [on|off]
 //	}
 func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -186,6 +188,16 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("trusted_providers: expects at least one provider id")
 			}
 			g.TrustedProviders = append(g.TrustedProviders, args...)
+		case "assertion":
+			if err := g.unmarshalAssertion(d); err != nil {
+				return err
+			}
+		case "jwt":
+			on, err := flagArg(d, sub)
+			if err != nil {
+				return err
+			}
+			g.JWT = on
 		default:
 			return d.Errf("unrecognized auth_gate subdirective %q", sub)
 		}

@@ -204,6 +204,7 @@ const (
 	opResetPassword
 	opSendVerificationEmail
 	opVerifyEmail
+	opSigningKeys
 	numStoreOps
 )
 
@@ -230,6 +231,7 @@ var storeOpNames = [numStoreOps]string{
 	opResetPassword:         "reset-password",
 	opSendVerificationEmail: "send-verification-email",
 	opVerifyEmail:           "verify-email",
+	opSigningKeys:           "signing keys",
 }
 
 func (op storeOp) String() string { return storeOpNames[op] }

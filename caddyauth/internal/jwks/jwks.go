@@ -331,3 +331,20 @@ func (k *Key) Sign(payload []byte) string {
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// Timing of keys, shared by the gate and `caddy auth keys rotate`.
+const (
+	// Settle is how long a new key is published before it signs, when an
+	// older key can still sign: a verifier that fetched the key set just
+	// before the new key appeared (and caches it for up to this long, the
+	// JWKS max-age) still knows every key in use.
+	Settle = time.Minute
+	// MaxTokenLifetime is the longest-lived token signed with these keys:
+	// Better Auth's /token default (15 minutes) beats the assertion's
+	// 10-minute ceiling.
+	MaxTokenLifetime = 15 * time.Minute
+	// Grace is how long a key stays published after its end (expiresAt):
+	// every token it signed has expired by then, with a minute to spare for
+	// clocks that disagree.
+	Grace = MaxTokenLifetime + time.Minute
+)
