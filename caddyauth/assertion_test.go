@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authgate/authgate/caddyauth/internal/jwks"
 	"github.com/authgate/authgate/internal/testsupport"
+	"github.com/authgate/authgate/store"
 )
 
 // jwksKeys fetches GET /auth/jwks and returns its Ed25519 keys by kid.
@@ -226,5 +228,70 @@ func TestJWT_EndpointsOffByDefault(t *testing.T) {
 		if w := tg.do(req("GET", "/auth/get-session", "", "Cookie", cookie)); w.Header().Get("Set-Auth-Jwt") != "" {
 			t.Errorf("%q: set-auth-jwt", tc.block)
 		}
+	}
+}
+
+// A rotation, as `caddy auth keys rotate` does it, seen from the gate: the
+// old key signs until the new one settles, every token it signed verifies
+// against the served key set until it expires, then the key leaves the set.
+func TestAssertion_KeyRotation(t *testing.T) {
+	tg := newTestGate(t, testsupport.SQLiteDSN(t), "base_url https://app.example.com\nassertion")
+	cookie, _ := tg.signUp("Di", "di@example.com", "password123")
+	t0 := time.Now()
+	setNow(t, t0)
+	assertion := func() string {
+		tg.do(req("GET", "/x", "", "Cookie", cookie))
+		return tg.next.header.Get("X-Auth-Assertion")
+	}
+	kid := func(tok string) string {
+		h, _ := verifyToken(t, tok, tg.jwksKeys())
+		return h["kid"]
+	}
+	before := assertion()
+	oldKid := kid(before)
+
+	st := tg.g.store()
+	rows, err := st.JWKs(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := make([]jwks.Stored, len(rows))
+	for i, r := range rows {
+		stored[i] = jwks.Stored(r)
+	}
+	key, ends, err := jwks.Rotate(stored, "rotated-key", []byte(testSecret), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.InsertJWK(t.Context(), store.JWK(key)); err != nil {
+		t.Fatal(err)
+	}
+	for id, at := range ends {
+		if err := st.SetJWKExpiry(t.Context(), id, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Published at once; the old key still signs while the new one settles.
+	if keys := tg.jwksKeys(); len(keys) != 2 {
+		t.Fatalf("jwks has %d keys right after the rotation", len(keys))
+	}
+	setNow(t, t0.Add(50*time.Second)) // the old token is due for renewal
+	if tok := assertion(); tok == before || kid(tok) != oldKid {
+		t.Fatalf("renewed before the new key settled: kid %s", kid(tok))
+	}
+	setNow(t, t0.Add(100*time.Second)) // past renewal (95 s), the new key settled, the set re-read
+	last := assertion()
+	if kid(last) != "rotated-key" {
+		t.Fatalf("after settling, signed with %s", kid(last))
+	}
+	// The old key's last token (signed at +50 s, 60 s) still verifies.
+	setNow(t, t0.Add(jwks.Settle+jwks.MaxTokenLifetime))
+	if _, ok := tg.jwksKeys()[oldKid]; !ok {
+		t.Fatal("the old key left the key set while tokens it signed could still be live")
+	}
+	setNow(t, t0.Add(jwks.Settle+jwks.Grace+time.Second))
+	if _, ok := tg.jwksKeys()[oldKid]; ok {
+		t.Error("the old key is still published after its grace")
 	}
 }

@@ -220,8 +220,9 @@ func (s *Set) Keys() []*Key { return s.keys }
 // Signer returns the key to sign with at now: the newest live key that
 // can sign and has been published for at least settle (so that a verifier
 // holding a key set fetched just before the key appeared still knows it),
-// else the newest live key that can sign. Nil when there is none: a new key
-// must be made.
+// else the oldest live key that can sign (so that instances that each made
+// a first key at once settle on the same one). Nil when there is none: a
+// new key must be made.
 func (s *Set) Signer(now time.Time, settle time.Duration) *Key {
 	var fresh *Key
 	for _, k := range s.keys {
@@ -231,9 +232,7 @@ func (s *Set) Signer(now time.Time, settle time.Duration) *Key {
 		if !k.CreatedAt.After(now.Add(-settle)) {
 			return k
 		}
-		if fresh == nil {
-			fresh = k
-		}
+		fresh = k // keys are newest first: the last one seen is the oldest
 	}
 	return fresh
 }
@@ -348,3 +347,22 @@ const (
 	// clocks that disagree.
 	Grace = MaxTokenLifetime + time.Minute
 )
+
+// Rotate plans a rotation at now: a new key, and the end (expiresAt) of
+// every key that would still sign after it settles. Old keys sign until the
+// new one has been published for Settle, then stop; they stay published
+// for Grace after that, until every token they signed has expired.
+func Rotate(rows []Stored, id string, secret []byte, now time.Time) (Stored, map[string]time.Time, error) {
+	key, err := Generate(id, secret, now)
+	if err != nil {
+		return Stored{}, nil, err
+	}
+	end := now.Add(Settle)
+	ends := map[string]time.Time{}
+	for _, r := range rows {
+		if r.ExpiresAt == nil || r.ExpiresAt.After(end) {
+			ends[r.ID] = end
+		}
+	}
+	return key, ends, nil
+}

@@ -183,6 +183,7 @@ func TestSigner_PrefersPublishedLiveKeys(t *testing.T) {
 		{"old key while the new one settles", []Stored{mk("old", time.Hour, d(time.Minute)), mk("new", 10*time.Second, nil)}, "old"},
 		{"new key once settled", []Stored{mk("old", time.Hour, d(-time.Second)), mk("new", 2*time.Minute, nil)}, "new"},
 		{"expired old key: the unsettled new one", []Stored{mk("old", time.Hour, d(-time.Second)), mk("new", time.Second, nil)}, "new"},
+		{"none settled: the oldest, which racing instances agree on", []Stored{mk("b", 5*time.Second, nil), mk("a", 10*time.Second, nil)}, "a"},
 		{"none live", []Stored{mk("old", time.Hour, d(0))}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -214,6 +215,36 @@ func TestJWKS_KeepsAnEndedKeyForTheGrace(t *testing.T) {
 		raw, _ := set.JWKS(now, tc.grace)
 		if strings.Contains(string(raw), `"old"`) != tc.kept {
 			t.Errorf("grace %v: %s", tc.grace, raw)
+		}
+	}
+}
+
+func TestRotate_EndsLiveKeysOnceTheNewOneSettles(t *testing.T) {
+	now := time.Unix(1800000000, 0)
+	live, _ := Generate("live", []byte("s"), now.Add(-time.Hour))
+	later := now.Add(time.Hour)
+	endsLater, _ := Generate("ends-later", []byte("s"), now.Add(-time.Hour))
+	endsLater.ExpiresAt = &later
+	soon := now.Add(10 * time.Second)
+	endsSoon, _ := Generate("ends-soon", []byte("s"), now.Add(-time.Hour))
+	endsSoon.ExpiresAt = &soon
+
+	key, ends, err := Rotate([]Stored{live, endsLater, endsSoon}, "new", []byte("s"), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := now.Add(Settle)
+	if len(ends) != 2 || !ends["live"].Equal(want) || !ends["ends-later"].Equal(want) {
+		t.Fatalf("ends %v", ends)
+	}
+	live.ExpiresAt, endsLater.ExpiresAt = &want, &want
+	set, _ := Load([]Stored{live, endsLater, endsSoon, key}, [][]byte{[]byte("s")})
+	for _, tc := range []struct {
+		at   time.Duration
+		want string
+	}{{0, "live"}, {Settle - time.Second, "live"}, {Settle, "new"}} {
+		if k := set.Signer(now.Add(tc.at), Settle); k == nil || k.ID != tc.want && !(tc.want == "live" && k.ID == "ends-later") {
+			t.Errorf("at +%v: signer %v, want %s", tc.at, k, tc.want)
 		}
 	}
 }
