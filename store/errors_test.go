@@ -86,6 +86,10 @@ func storeCalls(st *Store) map[string]func(ctx context.Context) error {
 			return err
 		},
 		"UpdateAccountTokens": func(ctx context.Context) error { return st.UpdateAccountTokens(ctx, "id", AccountTokens{}, now) },
+		"EnsureJWKSTable":     func(ctx context.Context) error { return st.EnsureJWKSTable(ctx) },
+		"JWKs":                func(ctx context.Context) error { _, err := st.JWKs(ctx); return err },
+		"InsertJWK":           func(ctx context.Context) error { return st.InsertJWK(ctx, JWK{ID: "k", CreatedAt: now}) },
+		"SetJWKExpiry":        func(ctx context.Context) error { return st.SetJWKExpiry(ctx, "k", now) },
 	}
 }
 
