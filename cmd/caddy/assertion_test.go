@@ -153,6 +153,10 @@ func TestE2E_AssertionVerifiesAgainstTheServedKeysAcrossARotation(t *testing.T) 
 	if strings.Contains(res.Output(), e2eSecret) {
 		t.Error("keys rotate printed the secret")
 	}
+	// Without a config there is no secret to encrypt a key with.
+	if res := cli.Run(t, "", "auth", "keys", "rotate", "--database", dsn); res.Code == 0 || !strings.Contains(res.Stderr, "use --config") {
+		t.Errorf("keys rotate --database: %d\n%s", res.Code, res.Output())
+	}
 	keys = jwksOf(t, c)
 	if len(keys) != 2 {
 		t.Fatalf("%d keys after the rotation, want the old and the new", len(keys))
