@@ -75,9 +75,11 @@ const (
 	varPGUncached     = "pg-uncached"
 	varSQLiteCached   = "sqlite-cached"
 	varSQLiteUncached = "sqlite-uncached"
+	// varPGAssertion is pg-cached with the signed assertion on (SPEC §12).
+	varPGAssertion = "pg-assertion"
 )
 
-var allVariants = []string{varPlain, varPlainHeaders, varPGCached, varPGUncached, varSQLiteCached, varSQLiteUncached}
+var allVariants = []string{varPlain, varPlainHeaders, varPGCached, varPGUncached, varSQLiteCached, varSQLiteUncached, varPGAssertion}
 
 var allLegs = []string{"gate", "open", "signin"}
 
@@ -471,6 +473,9 @@ func (b *bench) startOwnCaddy(ctx context.Context) error {
 			fmt.Fprintf(&sites, "\tauth_gate {\n\t\tdatabase %s\n\t\tsecret %s\n\t\trate_limit off\n", dbs[db], benchSecret)
 			if cache == "uncached" {
 				sites.WriteString("\t\tsession_cache 0\n")
+			}
+			if cache == "assertion" {
+				fmt.Fprintf(&sites, "\t\tbase_url http://%s\n\t\tassertion\n", addr)
 			}
 			sites.WriteString("\t}\n")
 		}
