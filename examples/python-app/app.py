@@ -63,6 +63,7 @@ IDENTITY_HEADERS = (
 
 try:  # optional: verify the signed assertion when PyJWT is installed
     import jwt
+    import cryptography  # noqa: F401  PyJWT needs it for EdDSA
 except ImportError:
     jwt = None
 
@@ -107,7 +108,7 @@ def current_user(headers):
     user["emailVerified"] = user["emailVerified"] == "true"
     token = headers.get(ASSERTION_HEADER)
     if JWKS is None:
-        user["assertion"] = "not verified: PyJWT is not installed"
+        user["assertion"] = "not verified: PyJWT is not installed (python3-jwt, python3-cryptography)"
     elif not token:
         user["assertion"] = "not verified: no assertion (add `assertion` to the Caddyfile)"
     else:
@@ -115,7 +116,7 @@ def current_user(headers):
             key = JWKS.get_signing_key_from_jwt(token).key
             claims = jwt.decode(token, key, algorithms=["EdDSA"], issuer=SITE, audience=SITE, leeway=5,
                                 options={"require": ["exp", "iat", "sub", "sid"]})
-        except (jwt.InvalidTokenError, jwt.PyJWKClientError) as e:
+        except (jwt.InvalidTokenError, jwt.PyJWKClientError, jwt.PyJWKError) as e:
             sys.stderr.write(f"assertion refused: {e}\n")
             return None
         if (claims["sub"], claims["sid"]) != (user["id"], user["sessionId"]):

@@ -57,7 +57,7 @@ class AssertionVerifier:
         unknown key, expired, wrong issuer or audience, wrong algorithm)."""
         try:
             key = self.jwks.get_signing_key_from_jwt(token).key
-        except jwt.PyJWKClientError as e:
+        except (jwt.PyJWKClientError, jwt.PyJWKError) as e:
             raise jwt.InvalidTokenError(str(e)) from e
         return jwt.decode(
             token,
