@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -293,5 +294,49 @@ func TestAssertion_KeyRotation(t *testing.T) {
 	setNow(t, t0.Add(jwks.Settle+jwks.Grace+time.Second))
 	if _, ok := tg.jwksKeys()[oldKid]; ok {
 		t.Error("the old key is still published after its grace")
+	}
+}
+
+// Two instances on one database signing their first assertion at once,
+// on an empty key table: each may add a key, but every token verifies
+// against either instance's key set, and once the keys settle both sign
+// with the same one.
+func TestAssertion_InstancesStartingTogetherShareTheirKeys(t *testing.T) {
+	dsn := testsupport.PostgresDSN(t)
+	gates := []*testGate{
+		newTestGate(t, dsn, "base_url https://app.example.com\nassertion"),
+		newTestGate(t, dsn, "base_url https://app.example.com\nassertion"),
+	}
+	cookie, _ := gates[0].signUp("Ed", "ed@example.com", "password123")
+	t0 := time.Now()
+	setNow(t, t0)
+	signed := func() []string {
+		toks := make([]string, len(gates))
+		var wg sync.WaitGroup
+		for i, tg := range gates {
+			wg.Go(func() {
+				tg.do(req("GET", "/x", "", "Cookie", cookie))
+				toks[i] = tg.next.header.Get("X-Auth-Assertion")
+			})
+		}
+		wg.Wait()
+		return toks
+	}
+	first := signed()
+	for _, tg := range gates {
+		keys := tg.jwksKeys()
+		if len(keys) == 0 || len(keys) > 2 {
+			t.Fatalf("%d keys", len(keys))
+		}
+		for _, tok := range first {
+			verifyToken(t, tok, keys)
+		}
+	}
+	setNow(t, t0.Add(2*time.Minute)) // tokens due, keys settled, sets re-read
+	later := signed()
+	k0, _ := verifyToken(t, later[0], gates[1].jwksKeys())
+	k1, _ := verifyToken(t, later[1], gates[0].jwksKeys())
+	if k0["kid"] != k1["kid"] {
+		t.Errorf("the instances still sign with different keys: %s and %s", k0["kid"], k1["kid"])
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,5 +179,48 @@ func TestE2E_AssertionVerifiesAgainstTheServedKeysAcrossARotation(t *testing.T) 
 	}
 	if out, err := verify("https://other.example.com"); err == nil {
 		t.Errorf("python verifier accepted another audience:\n%s", out)
+	}
+}
+
+// A client's X-Auth-Assertion sent as a request trailer (declared or not,
+// in any spelling) never reaches the app; the gate's own, in the headers,
+// does.
+func TestSecurity_TrailersNeverCarryAnAssertion(t *testing.T) {
+	up := newRawUpstream(t)
+	site := testsupport.StartCaddy(t, gatedSite(testsupport.SQLiteDSN(t), up.ln.Addr().String(), "rate_limit off\n\t\tassertion"))
+	c := newClient(t, site.BaseURL)
+	resp, body := c.do("POST", "/auth/sign-up/email", `{"name":"Eve","email":"eve@example.com","password":"password123"}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("sign-up %d %s", resp.StatusCode, body)
+	}
+	cookie := sessionCookieOf(t, resp)
+	addr := strings.TrimPrefix(site.BaseURL, "http://")
+	for _, tc := range []struct{ name, path, cookie, declared string }{
+		{"public, declared", "/public/x", "", "X-Auth-Assertion, X-Other"},
+		{"gated, undeclared behind another", "/app", cookie, "X-Other"},
+		{"gated, underscore spelling", "/app", cookie, "X_Auth_Assertion, X-Other"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var req strings.Builder
+			fmt.Fprintf(&req, "POST %s HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\nTrailer: %s\r\n", tc.path, addr, tc.declared)
+			if tc.cookie != "" {
+				fmt.Fprintf(&req, "Cookie: %s\r\n", tc.cookie)
+			}
+			req.WriteString("Connection: close\r\n\r\n5\r\nhello\r\n0\r\n")
+			req.WriteString("X-Auth-Assertion: forged-token\r\nX_Auth_Assertion: forged-token\r\nX-Other: kept\r\n\r\n")
+			if got := rawRequest(t, addr, req.String()); got != "200 OK" {
+				t.Fatalf("status %q\n%s", got, site.Logs())
+			}
+			raw := up.last(t)
+			if !strings.Contains(raw, "X-Other: kept") {
+				t.Fatalf("the upstream got no trailers at all; the test proves nothing:\n%s", raw)
+			}
+			if strings.Contains(raw, "forged-token") {
+				t.Errorf("the forged assertion reached the upstream:\n%s", raw)
+			}
+			if signed := strings.Contains(raw, "X-Auth-Assertion: ey"); signed != (tc.cookie != "") {
+				t.Errorf("gate's own assertion present = %v, want %v:\n%s", signed, tc.cookie != "", raw)
+			}
+		})
 	}
 }
