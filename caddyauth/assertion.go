@@ -286,9 +286,9 @@ func (m *keyManager) signer(ctx context.Context, t time.Time) (*jwks.Key, error)
 	if k := s.set.Signer(t, jwks.Settle); k != nil {
 		return k, nil
 	}
-	if s.set.Undecryptable > 0 {
-		m.logger.Warn("no signing key in table jwks decrypts with the configured secret; adding a new key",
-			zap.Int("undecryptable_keys", s.set.Undecryptable))
+	if len(s.set.Unusable) > 0 {
+		m.logger.Warn("no signing key in table jwks can sign here (a changed secret?); adding a new key",
+			zap.Errors("unusable_keys", s.set.Unusable))
 	}
 	if s, err = m.create(ctx, t); err != nil {
 		return nil, err
@@ -325,11 +325,7 @@ func (m *keyManager) load(ctx context.Context, t time.Time) (*keySnapshot, error
 	for i, r := range rows {
 		stored[i] = jwks.Stored(r)
 	}
-	set, err := jwks.Load(stored, m.secrets)
-	if err != nil {
-		return nil, err
-	}
-	s := &keySnapshot{set: set, loaded: t}
+	s := &keySnapshot{set: jwks.Load(stored, m.secrets), loaded: t}
 	m.snap.Store(s)
 	return s, nil
 }

@@ -136,15 +136,18 @@ func (k *Key) Public() ed25519.PublicKey {
 // immutable once loaded.
 type Set struct {
 	keys []*Key
-	// Undecryptable counts EdDSA keys whose private half no secret opens
-	// (a changed secret): they are published but never sign.
-	Undecryptable int
+	// Unusable names the EdDSA keys that cannot sign here, with why: a
+	// private half that no configured secret opens (a changed secret), or
+	// a row that is damaged. A key whose public half is damaged is not
+	// published either. A row another process wrote must not stop the
+	// others from working.
+	Unusable []error
 }
 
 // Load parses rows. A row whose private key is encrypted (the default) is
 // decrypted with each of secrets; plain (disablePrivateKeyEncryption) rows
-// are read as they are. A row that cannot be parsed at all is an error.
-func Load(rows []Stored, secrets [][]byte) (*Set, error) {
+// are read as they are.
+func Load(rows []Stored, secrets [][]byte) *Set {
 	s := &Set{}
 	for _, r := range rows {
 		k := &Key{ID: r.ID, Alg: Alg, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, public: json.RawMessage(r.PublicKey)}
@@ -156,7 +159,8 @@ func Load(rows []Stored, secrets [][]byte) (*Set, error) {
 			X   string `json:"x"`
 		}
 		if err := json.Unmarshal([]byte(r.PublicKey), &pub); err != nil {
-			return nil, fmt.Errorf("signing key %s: public key: %w", r.ID, err)
+			s.Unusable = append(s.Unusable, fmt.Errorf("signing key %s: public key: %w", r.ID, err))
+			continue
 		}
 		k.Crv = pub.Crv
 		if r.Crv != nil && *r.Crv != "" {
@@ -165,12 +169,10 @@ func Load(rows []Stored, secrets [][]byte) (*Set, error) {
 		if k.Alg == Alg && k.Crv == Crv {
 			priv, err := privateKey(r.PrivateKey, secrets)
 			switch {
-			case errors.Is(err, errUndecryptable):
-				s.Undecryptable++
 			case err != nil:
-				return nil, fmt.Errorf("signing key %s: %w", r.ID, err)
+				s.Unusable = append(s.Unusable, fmt.Errorf("signing key %s: %w", r.ID, err))
 			case b64(priv.Public().(ed25519.PublicKey)) != pub.X:
-				return nil, fmt.Errorf("signing key %s: private key does not match public key", r.ID)
+				s.Unusable = append(s.Unusable, fmt.Errorf("signing key %s: private key does not match public key", r.ID))
 			default:
 				k.private = priv
 				h, _ := json.Marshal(struct {
@@ -188,7 +190,7 @@ func Load(rows []Stored, secrets [][]byte) (*Set, error) {
 		}
 		return strings.Compare(b.ID, a.ID) // a tie still names one key
 	})
-	return s, nil
+	return s
 }
 
 // privateKey reads the privateKey column: a JSON string holding Better

@@ -63,10 +63,7 @@ func verifyJWS(t *testing.T, token, x string) map[string]any {
 
 func TestLoad_BetterAuthKeySignsAndVerifiesItsTokens(t *testing.T) {
 	v := loadVector(t)
-	set, err := Load([]Stored{v.stored()}, [][]byte{[]byte("another secret, the current one"), []byte(v.Secret)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := Load([]Stored{v.stored()}, [][]byte{[]byte("another secret, the current one"), []byte(v.Secret)})
 	k := set.Keys()[0]
 	if !k.CanSign() {
 		t.Fatal("Better Auth's encrypted private key did not decrypt with the older secret")
@@ -86,12 +83,9 @@ func TestLoad_BetterAuthKeySignsAndVerifiesItsTokens(t *testing.T) {
 
 func TestLoad_WrongSecretPublishesButNeverSigns(t *testing.T) {
 	v := loadVector(t)
-	set, err := Load([]Stored{v.stored()}, [][]byte{[]byte("not the secret")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if set.Undecryptable != 1 || set.Signer(time.Now(), 0) != nil {
-		t.Fatalf("undecryptable=%d signer=%v", set.Undecryptable, set.Signer(time.Now(), 0))
+	set := Load([]Stored{v.stored()}, [][]byte{[]byte("not the secret")})
+	if len(set.Unusable) != 1 || set.Signer(time.Now(), 0) != nil {
+		t.Fatalf("unusable=%v signer=%v", set.Unusable, set.Signer(time.Now(), 0))
 	}
 	jwks, _ := set.JWKS(time.Now(), time.Minute)
 	if !strings.Contains(string(jwks), v.Row.ID) {
@@ -133,10 +127,7 @@ func TestGenerate_RoundTripsAndPublishesInBetterAuthsShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := Load([]Stored{row}, [][]byte{[]byte("secret")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := Load([]Stored{row}, [][]byte{[]byte("secret")})
 	raw, err := set.JWKS(now, time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -187,10 +178,7 @@ func TestSigner_PrefersPublishedLiveKeys(t *testing.T) {
 		{"none live", []Stored{mk("old", time.Hour, d(0))}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			set, err := Load(tc.rows, [][]byte{[]byte("s")})
-			if err != nil {
-				t.Fatal(err)
-			}
+			set := Load(tc.rows, [][]byte{[]byte("s")})
 			got := ""
 			if k := set.Signer(now, time.Minute); k != nil {
 				got = k.ID
@@ -207,7 +195,7 @@ func TestJWKS_KeepsAnEndedKeyForTheGrace(t *testing.T) {
 	r, _ := Generate("old", []byte("s"), now.Add(-time.Hour))
 	end := now.Add(-10 * time.Minute)
 	r.ExpiresAt = &end
-	set, _ := Load([]Stored{r}, [][]byte{[]byte("s")})
+	set := Load([]Stored{r}, [][]byte{[]byte("s")})
 	for _, tc := range []struct {
 		grace time.Duration
 		kept  bool
@@ -238,7 +226,7 @@ func TestRotate_EndsLiveKeysOnceTheNewOneSettles(t *testing.T) {
 		t.Fatalf("ends %v", ends)
 	}
 	live.ExpiresAt, endsLater.ExpiresAt = &want, &want
-	set, _ := Load([]Stored{live, endsLater, endsSoon, key}, [][]byte{[]byte("s")})
+	set := Load([]Stored{live, endsLater, endsSoon, key}, [][]byte{[]byte("s")})
 	for _, tc := range []struct {
 		at   time.Duration
 		want string
@@ -246,5 +234,31 @@ func TestRotate_EndsLiveKeysOnceTheNewOneSettles(t *testing.T) {
 		if k := set.Signer(now.Add(tc.at), Settle); k == nil || k.ID != tc.want && !(tc.want == "live" && k.ID == "ends-later") {
 			t.Errorf("at +%v: signer %v, want %s", tc.at, k, tc.want)
 		}
+	}
+}
+
+// A damaged row (written by hand, or by another tool) never stops the
+// other keys from signing and being published.
+func TestLoad_DamagedRowsAreSetAside(t *testing.T) {
+	now := time.Unix(1800000000, 0)
+	good, _ := Generate("good", []byte("s"), now.Add(-time.Hour))
+	badPub, _ := Generate("bad-public", []byte("s"), now)
+	badPub.PublicKey = "{not json"
+	mismatch, _ := Generate("mismatch", []byte("s"), now)
+	other, _ := Generate("other", []byte("s"), now)
+	mismatch.PrivateKey = other.PrivateKey
+	garbled, _ := Generate("garbled", []byte("s"), now)
+	garbled.PrivateKey = `{"kty":"OKP","crv":"Ed25519","d":"short"}`
+
+	set := Load([]Stored{good, badPub, mismatch, garbled}, [][]byte{[]byte("s")})
+	if len(set.Unusable) != 3 {
+		t.Errorf("unusable %v", set.Unusable)
+	}
+	if k := set.Signer(now, 0); k == nil || k.ID != "good" {
+		t.Fatalf("signer %v", k)
+	}
+	raw, err := set.JWKS(now, time.Minute)
+	if err != nil || strings.Contains(string(raw), "bad-public") || !strings.Contains(string(raw), `"good"`) {
+		t.Fatalf("jwks %s, %v", raw, err)
 	}
 }
