@@ -62,6 +62,7 @@ func (g *Gate) handleGetSession(w http.ResponseWriter, r *http.Request) *apiErro
 	if res.refreshed {
 		g.setSessionCookie(w, r, res.session.Token, false)
 	}
+	g.setAuthJWT(w, r, res)
 	writeJSON(w, http.StatusOK, struct {
 		Session wire.Session `json:"session"`
 		User    wire.User    `json:"user"`

@@ -25,6 +25,13 @@ func BenchmarkGate_CachedSession(b *testing.B) { benchmarkGate(b, "") }
 
 func BenchmarkGate_Uncached(b *testing.B) { benchmarkGate(b, "session_cache 0") }
 
+// BenchmarkGate_CachedSessionAssertion is BenchmarkGate_CachedSession with
+// the signed assertion on: the session's token is signed once and reused,
+// so the difference is the token cache's lookup. Compare the two in one run.
+func BenchmarkGate_CachedSessionAssertion(b *testing.B) {
+	benchmarkGate(b, "base_url http://example.com\nassertion")
+}
+
 // BenchmarkGate_UncachedPostgres is the uncached lookup on PostgreSQL: one
 // round trip per request, the cost authbench's session_cache 0 legs show.
 func BenchmarkGate_UncachedPostgres(b *testing.B) {

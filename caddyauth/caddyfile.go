@@ -78,6 +78,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //		trusted_providers <id...>
 //		two_factor [{ issuer <name> }]
+//		assertion [<header>] [{ audience <aud>  ttl <duration> }]
+//		jwt [on|off]
 //	}
 func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -192,6 +194,16 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("trusted_providers: expects at least one provider id")
 			}
 			g.TrustedProviders = append(g.TrustedProviders, args...)
+		case "assertion":
+			if err := g.unmarshalAssertion(d); err != nil {
+				return err
+			}
+		case "jwt":
+			on, err := flagArg(d, sub)
+			if err != nil {
+				return err
+			}
+			g.JWT = on
 		default:
 			return d.Errf("unrecognized auth_gate subdirective %q", sub)
 		}

@@ -42,6 +42,12 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	case err == nil:
 		gateAuthenticated.Inc()
 		g.setIdentity(r, res)
+		if err := g.addAssertion(r, res); err != nil {
+			g.logger.Error("no assertion signed", zap.String("client_ip", clientIP(r)), zap.Error(err))
+			storeErrorOps[opSigningKeys].Inc()
+			writeAPIError(w, errStoreUnavailable)
+			return nil
+		}
 		if res.refreshed {
 			g.setSessionCookie(w, r, res.session.Token, false)
 			w = &privateCacheWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}

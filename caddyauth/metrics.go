@@ -205,6 +205,7 @@ const (
 	opSendVerificationEmail
 	opVerifyEmail
 	opTwoFactor
+	opSigningKeys
 	numStoreOps
 )
 
@@ -232,6 +233,7 @@ var storeOpNames = [numStoreOps]string{
 	opSendVerificationEmail: "send-verification-email",
 	opVerifyEmail:           "verify-email",
 	opTwoFactor:             "two-factor",
+	opSigningKeys:           "signing keys",
 }
 
 func (op storeOp) String() string { return storeOpNames[op] }

@@ -183,6 +183,17 @@ type Gate struct {
 	// that already has them gets two-factor sign-in all the same.
 	TwoFactor *TwoFactor `json:"two_factor,omitempty"`
 
+	// Signed identity assertion and Better Auth's jwt plugin (SPEC §12).
+
+	// Assertion adds a signed JWT identifying the caller to every request
+	// passed on with a session (see Assertion). Needs BaseURL. Default: off.
+	Assertion *Assertion `json:"assertion,omitempty"`
+
+	// JWT serves Better Auth's jwt plugin endpoints: GET /token and the
+	// set-auth-jwt header of get-session (GET /jwks is served whenever JWT
+	// or Assertion is on). Needs BaseURL. Default: off.
+	JWT bool `json:"jwt,omitempty"`
+
 	cfg    config
 	mail   mail.Sender // nil: no email delivery configured
 	db     *dbHandle
@@ -196,6 +207,8 @@ type Gate struct {
 	social           map[string]*social.Provider // by id; nil: no provider
 	stateCodec       *social.StateCodec
 	trustedProviders []string
+
+	assert *assertionState // nil: neither assertion nor jwt
 }
 
 // IdentityHeaders names the request headers that carry the caller's
@@ -306,6 +319,9 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	}
 
 	if err := g.provisionSocial(repl); err != nil {
+		return err
+	}
+	if err := g.provisionAssertion(repl); err != nil {
 		return err
 	}
 

@@ -103,6 +103,10 @@ func storeCalls(st *Store) map[string]func(ctx context.Context) error {
 		"ResetTwoFactorFailures": func(ctx context.Context) error { return st.ResetTwoFactorFailures(ctx, "id") },
 		"UnlockExpiredTwoFactor": func(ctx context.Context) error { return st.UnlockExpiredTwoFactor(ctx, "id", now) },
 		"VerificationEntry":      func(ctx context.Context) error { _, _, err := st.VerificationEntry(ctx, "ident", now); return err },
+		"EnsureJWKSTable":        func(ctx context.Context) error { return st.EnsureJWKSTable(ctx) },
+		"JWKs":                   func(ctx context.Context) error { _, err := st.JWKs(ctx); return err },
+		"InsertJWK":              func(ctx context.Context) error { return st.InsertJWK(ctx, JWK{ID: "k", CreatedAt: now}) },
+		"SetJWKExpiry":           func(ctx context.Context) error { return st.SetJWKExpiry(ctx, "k", now) },
 	}
 }
 

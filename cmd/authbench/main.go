@@ -89,9 +89,11 @@ const (
 	// transaction-mode PgBouncer (--pgbouncer), as behind Neon's pooled
 	// endpoint, with notify_database direct (SPEC §13).
 	varPgBouncerUncached = "pgb-uncached"
+	// varPGAssertion is pg-cached with the signed assertion on (SPEC §12).
+	varPGAssertion = "pg-assertion"
 )
 
-var allVariants = []string{varPlain, varPlainHeaders, varPGCached, varPGUncached, varPgBouncerUncached, varSQLiteCached, varSQLiteUncached}
+var allVariants = []string{varPlain, varPlainHeaders, varPGCached, varPGUncached, varPgBouncerUncached, varSQLiteCached, varSQLiteUncached, varPGAssertion}
 
 var allLegs = []string{"gate", "open", "signin", "social"}
 
@@ -532,6 +534,9 @@ func (b *bench) startOwnCaddy(ctx context.Context) error {
 			}
 			if cache == "uncached" {
 				sites.WriteString("\t\tsession_cache 0\n")
+			}
+			if cache == "assertion" {
+				fmt.Fprintf(&sites, "\t\tbase_url http://%s\n\t\tassertion\n", addr)
 			}
 			sites.WriteString("\t}\n")
 		}

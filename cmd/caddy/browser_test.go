@@ -33,8 +33,14 @@ func TestBrowser_DemoSignUpSignOut(t *testing.T) {
 	shots := screenshotDir(t)
 
 	appPort := testsupport.FreePort(t)
-	startDemoApp(t, python, appPort)
 	site := testsupport.StartCaddy(t, demoCaddyfile(t, appPort))
+	// The app checks the assertion's issuer and audience: the site's origin.
+	startDemoApp(t, python, appPort, "AUTH_SITE="+site.BaseURL)
+	// With PyJWT it verifies the signed assertion; without, it says so.
+	assertion := "not verified: PyJWT is not installed"
+	if exec.Command(python, "-c", "import jwt, cryptography").Run() == nil {
+		assertion = "verified (EdDSA, key "
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("caddy logs:\n%s", site.Logs())
@@ -141,6 +147,7 @@ func TestBrowser_DemoSignUpSignOut(t *testing.T) {
 		wantAt("/", ""),
 		wantText("p", "Hello, Ada Lovelace."),
 		wantText("table", "ada@example.com"),
+		wantText("table", assertion),
 		shot("4-signed-in"),
 	)
 	step("sign out",
@@ -237,10 +244,10 @@ func demoCaddyfile(t *testing.T, appPort int) string {
 
 // startDemoApp runs examples/python-app on 127.0.0.1:port until the test
 // ends, and waits until it answers.
-func startDemoApp(t *testing.T, python string, port int) {
+func startDemoApp(t *testing.T, python string, port int, env ...string) {
 	t.Helper()
 	cmd := exec.Command(python, filepath.Join("..", "..", "examples", "python-app", "app.py"))
-	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port))
+	cmd.Env = append(append(os.Environ(), fmt.Sprintf("PORT=%d", port)), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

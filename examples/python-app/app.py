@@ -24,6 +24,15 @@ Routes:
     POST /email-hook  auth_gate's email webhook: prints the link to stdout
                       (signature checked when EMAIL_WEBHOOK_SECRET is set)
 
+The Caddyfile's `assertion` also sends X-Auth-Assertion, a JWT signed by the
+gate (Ed25519) that states the same identity. When PyJWT is importable
+(Debian: python3-jwt python3-cryptography) the app verifies it against the
+gate's keys at AUTH_JWKS_URL (default http://localhost:8080/auth/jwks), with
+issuer and audience AUTH_SITE (default http://localhost:8080, the
+Caddyfile's base_url), and refuses identity headers whose assertion does not
+verify. With the standard library alone it still runs and says that it did
+not verify. examples/python-verifier/ has the same check for other apps.
+
 Standard library only:  PORT=8000 EMAIL_WEBHOOK_SECRET=... python3 app.py
 
 EMAIL_WEBHOOK_SECRET is the webhook's own key: the value of `secret` in the
@@ -51,6 +60,16 @@ IDENTITY_HEADERS = (
     ("emailVerified", "X-User-Email-Verified"),
     ("sessionId", "X-Session-Id"),
 )
+
+try:  # optional: verify the signed assertion when PyJWT is installed
+    import jwt
+    import cryptography  # noqa: F401  PyJWT needs it for EdDSA
+except ImportError:
+    jwt = None
+
+ASSERTION_HEADER = "X-Auth-Assertion"
+SITE = os.environ.get("AUTH_SITE", "http://localhost:8080")
+JWKS = jwt.PyJWKClient(os.environ.get("AUTH_JWKS_URL", SITE + "/auth/jwks")) if jwt else None
 
 # The email webhook's signing key (see the module docstring); when set,
 # webhook signatures are checked.
@@ -80,11 +99,30 @@ SIGN_OUT_FORM = """<form method="post" action="/auth/sign-out/form">
 
 
 def current_user(headers):
-    """The signed-in user from the identity headers, or None."""
+    """The signed-in user from the identity headers, or None. Its
+    "assertion" says whether the signed assertion vouched for it; one that
+    is present and does not verify means no user."""
     if not headers.get("X-User-Id"):
         return None
     user = {key: urllib.parse.unquote(headers.get(name, "")) for key, name in IDENTITY_HEADERS}
     user["emailVerified"] = user["emailVerified"] == "true"
+    token = headers.get(ASSERTION_HEADER)
+    if JWKS is None:
+        user["assertion"] = "not verified: PyJWT is not installed (python3-jwt, python3-cryptography)"
+    elif not token:
+        user["assertion"] = "not verified: no assertion (add `assertion` to the Caddyfile)"
+    else:
+        try:
+            key = JWKS.get_signing_key_from_jwt(token).key
+            claims = jwt.decode(token, key, algorithms=["EdDSA"], issuer=SITE, audience=SITE, leeway=5,
+                                options={"require": ["exp", "iat", "sub", "sid"]})
+        except (jwt.InvalidTokenError, jwt.PyJWKClientError, jwt.PyJWKError) as e:
+            sys.stderr.write(f"assertion refused: {e}\n")
+            return None
+        if (claims["sub"], claims["sid"]) != (user["id"], user["sessionId"]):
+            sys.stderr.write("assertion refused: it names another user or session than the headers\n")
+            return None
+        user["assertion"] = "verified (EdDSA, key " + jwt.get_unverified_header(token).get("kid", "?") + ")"
     return user
 
 
@@ -103,6 +141,7 @@ def user_table(user):
         f"<tr><th>{html.escape(name)}</th><td><code>{html.escape(shown(user[key]))}</code></td></tr>"
         for key, name in IDENTITY_HEADERS
     )
+    rows += f"<tr><th>{ASSERTION_HEADER}</th><td>{html.escape(user['assertion'])}</td></tr>"
     return f"<table>{rows}</table>"
 
 

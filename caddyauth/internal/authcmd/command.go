@@ -31,7 +31,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "auth",
-		Usage: "<migrate|users|sessions|webhook-key> [--database <dsn> | --config <Caddyfile> [--site <address>]] [--envfile <path>]",
+		Usage: "<migrate|users|sessions|webhook-key|keys> [--database <dsn> | --config <Caddyfile> [--site <address>]] [--envfile <path>]",
 		Short: "Manages auth_gate's database: migrations, users and sessions",
 		Long: `
 Operates on the database of auth_gate, the Better Auth compatible gate.
@@ -57,6 +57,7 @@ tokens are never printed.
   caddy auth sessions list --user ada@example.com [--json]
   caddy auth sessions revoke --user ada@example.com | --session <id>
   caddy auth webhook-key
+  caddy auth keys rotate
 `,
 		CobraFunc: buildAuthCommand,
 	})
@@ -81,6 +82,7 @@ func buildAuthCommand(cmd *cobra.Command) {
 	sessions := &cobra.Command{Use: "sessions", Short: "Lists and revokes sessions", RunE: groupRunE}
 	sessions.AddCommand(sessionsListCommand(), sessionsRevokeCommand())
 	cmd.AddCommand(migrateCommand(), users, sessions, webhookKeyCommand())
+	cmd.AddCommand(keysCommand())
 }
 
 // groupRunE makes a command that only groups others print its help, and
