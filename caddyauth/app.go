@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/authgate/authgate/caddyauth/internal/social"
 )
 
 const appID = "auth_gate"
@@ -21,8 +24,9 @@ func init() {
 // happens under `caddy validate` and `caddy adapt`, which must never touch a
 // database. It has no configuration of its own.
 type App struct {
-	mu      sync.Mutex
-	handles []*dbHandle
+	mu        sync.Mutex
+	handles   []*dbHandle
+	providers []*social.Provider
 }
 
 // CaddyModule returns the Caddy module information.
@@ -42,6 +46,16 @@ func (a *App) register(h *dbHandle) {
 		}
 	}
 	a.handles = append(a.handles, h)
+}
+
+// registerProviders has the OpenID providers' discovery run when the
+// config starts rather than at the first sign-in.
+func (a *App) registerProviders(ps map[string]*social.Provider) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, p := range ps {
+		a.providers = append(a.providers, p)
+	}
 }
 
 // startTimeout bounds how long a start waits for a database: long enough for
@@ -73,8 +87,29 @@ func (a *App) Start() error {
 		h.startListener()
 		h.startSweeper()
 	}
+	// Discovery in the background: a provider that is down must not stop
+	// the config (its sign-ins fail with a clean error until it is back,
+	// and the first one retries), but when it is up the first sign-in
+	// should not wait for it.
+	a.mu.Lock()
+	providers := append([]*social.Provider(nil), a.providers...)
+	a.mu.Unlock()
+	for _, p := range providers {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
+			defer cancel()
+			if err := p.Start(ctx); err != nil {
+				caddy.Log().Named("http.handlers.auth_gate").Warn("provider discovery failed at start; the first sign-in with it tries again",
+					zap.String("provider", p.ID()), zap.Error(err))
+			}
+		}()
+	}
 	return nil
 }
+
+// discoveryTimeout bounds a provider's discovery at start, as a sign-in
+// bounds every provider call.
+const discoveryTimeout = 10 * time.Second
 
 // Stop does nothing: pools are released by the handlers' Cleanup.
 func (a *App) Stop() error { return nil }

@@ -352,6 +352,7 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading auth_gate app: %w", err)
 	}
 	app.(*App).register(handle)
+	app.(*App).registerProviders(g.social)
 	return nil
 }
 

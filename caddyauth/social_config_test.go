@@ -5,11 +5,13 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/authgate/authgate/caddyauth/internal/social"
 	"github.com/authgate/authgate/internal/testsupport"
+	"github.com/authgate/authgate/internal/testsupport/fakeidp"
 )
 
 func TestUnmarshalCaddyfile_Social(t *testing.T) {
@@ -167,5 +169,25 @@ trusted_providers corp`)
 	}
 	if got := g.trustedProviders; len(got) != 1 || got[0] != "corp" {
 		t.Errorf("trusted providers = %v", got)
+	}
+}
+
+// Discovery runs when the config starts, not at the first sign-in, so a
+// healthy provider's first user does not wait for it.
+func TestSocialProviders_DiscoveryRunsWhenTheConfigStarts(t *testing.T) {
+	idp := fakeidp.Start(t, fakeidp.WithRedirectURI(siteURL+"/auth/callback/corp"))
+	newTestGate(t, testsupport.SQLiteDSN(t), "base_url "+siteURL+"\n"+
+		"oidc corp {\n issuer "+idp.URL+"\n client_id "+idp.ClientID+"\n client_secret "+idp.ClientSecret+"\n}\n")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, r := range idp.Requests() {
+			if r.Path == "/.well-known/openid-configuration" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no discovery request after the config started; requests: %+v", idp.Requests())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
