@@ -19,7 +19,7 @@ type queries struct {
 	timeArg func(time.Time) any
 
 	insertUser           string
-	adminDefaults        bool // insertUser also writes role and banned: see insertUserStatement
+	adminDefaults        bool   // insertUser also writes role and banned: see insertUserStatement
 	insertAccount        string // takes the legacy issuer last when accountIssuer
 	accountIssuer        bool
 	userByID             string
@@ -70,8 +70,8 @@ func buildQueries(l layout, d *dialect, p Plugins) *queries {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	}
 	q := &queries{
-		layout:  l,
-		timeArg: d.timeArgFor(""),
+		layout:        l,
+		timeArg:       d.timeArgFor(""),
 		insertUser:    x(insertUserStatement(p)),
 		adminDefaults: p.Role && p.Banned,
 		insertAccount: x(insertAccount),
