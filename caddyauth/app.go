@@ -61,6 +61,9 @@ func (a *App) Start() error {
 	for _, h := range handles {
 		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 		err := h.st.Ready(ctx)
+		if err == nil {
+			err = h.ensureAdminSchema(ctx)
+		}
 		cancel()
 		if err != nil {
 			return fmt.Errorf("auth_gate database: %w", err)

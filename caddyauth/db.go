@@ -37,6 +37,7 @@ type dbHandle struct {
 	notifyDSN    string
 	stopListener func()      // nil until the listener runs
 	caching      atomic.Bool // some handler has a session_cache
+	adminSchema  atomic.Bool // some handler serves the admin endpoints: see ensureAdminSchema
 
 	// The sweep of expired rows (sweep.go): first after sweepFirst, then
 	// every sweepEvery; stopSweeper is nil until it runs.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -59,4 +60,69 @@ func TestAdminColumns_AreReadInEitherLayout(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEnsureAdminSchema_AddsTheMissingColumnsOnce: on a database without
+// the admin plugin, the columns appear with the layout's names and types
+// (timestamps like the table's others), existing rows read as not banned,
+// and a second run changes nothing. On a database that has them, nothing
+// is done.
+func TestEnsureAdminSchema_AddsTheMissingColumnsOnce(t *testing.T) {
+	for _, f := range pluginFixtures() {
+		t.Run(f.name, func(t *testing.T) {
+			st := f.open(t, nil, Options{})
+			before := mkUser(t, st, "old@example.com")
+			if st.Schema().Plugins.Role {
+				t.Fatal("fixture already has the role column")
+			}
+			for range 2 {
+				if err := st.EnsureAdminSchema(testCtx(t)); err != nil {
+					t.Fatalf("EnsureAdminSchema: %v", err)
+				}
+			}
+			p := st.Schema().Plugins
+			if p.missingAdmin() || p.TwoFactorEnabled {
+				t.Fatalf("plugins after EnsureAdminSchema: %+v", p)
+			}
+			var types map[string]string = map[string]string{}
+			var rows []struct {
+				Table  string `db:"table_name"`
+				Column string `db:"column_name"`
+				Type   string `db:"column_type"`
+			}
+			if err := st.db.SelectContext(testCtx(t), &rows, st.dialect.columnsQuery); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				types[r.Column] = strings.ToLower(r.Type)
+			}
+			want := map[string]string{"role": "text", "banned": "bool", "banReason": "text", "banExpires": f.time, "impersonatedBy": "text"}
+			if !f.postgres {
+				want["banned"], want["banExpires"] = "integer", "date"
+				if f.snake {
+					want["banExpires"] = "integer"
+				}
+			}
+			for field, typ := range want {
+				col := strings.Trim(layout(st.Layout()).column(field), `"`)
+				if types[col] != typ {
+					t.Errorf("column %s: type %q, want %q", col, types[col], typ)
+				}
+			}
+			got, err := st.UserByID(testCtx(t), before.ID)
+			if err != nil || !got.AdminColumns || got.Banned || got.Role != "" {
+				t.Errorf("user from before: %+v, %v", got, err)
+			}
+			if u := mkUser(t, st, "new@example.com"); u.Role != "user" {
+				t.Errorf("new user's role %q, want user", u.Role)
+			}
+		})
+	}
+	t.Run("columns present", func(t *testing.T) {
+		f := pluginFixtures()[0]
+		st := f.open(t, f.extra, Options{})
+		if got := adminSchemaDDL(layout(st.Layout()), st.dialect, st.Schema()); len(got) != 0 {
+			t.Errorf("DDL for a database that has the columns: %q", got)
+		}
+	})
 }
