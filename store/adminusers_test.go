@@ -1,8 +1,10 @@
 package store
 
 import (
+	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAdminColumns_AreReadInEitherLayout: with the admin plugin's columns,
@@ -125,4 +127,73 @@ func TestEnsureAdminSchema_AddsTheMissingColumnsOnce(t *testing.T) {
 			t.Errorf("DDL for a database that has the columns: %q", got)
 		}
 	})
+}
+
+// TestAdminUsers_InEitherLayout: the admin endpoints' store calls on every
+// layout the admin plugin's columns come in.
+func TestAdminUsers_InEitherLayout(t *testing.T) {
+	for _, f := range pluginFixtures() {
+		t.Run(f.name, func(t *testing.T) {
+			st := f.open(t, f.extra, Options{})
+			ctx := testCtx(t)
+			a, b := mkUser(t, st, "a@example.com"), mkUser(t, st, "b@example.com")
+			ss := mkSession(t, st, b.ID, testNow)
+			if u, err := st.SetRole(ctx, a.ID, "admin,user", testNow); err != nil || u.Role != "admin,user" {
+				t.Fatalf("SetRole: %+v, %v", u, err)
+			}
+			exp := testNow.Add(time.Hour)
+			u, revoked, err := st.BanUser(ctx, b.ID, "spam", &exp, testNow)
+			if err != nil || !u.Banned || *u.BanReason != "spam" || !u.BanExpires.Equal(normTime(exp)) || len(revoked) != 1 || revoked[0] != ss.ID {
+				t.Fatalf("BanUser: %+v, %v, %v", u, revoked, err)
+			}
+			for _, tc := range []struct {
+				q    UserQuery
+				want string
+			}{
+				{UserQuery{SortBy: "email"}, "a b"},
+				{UserQuery{SortBy: "email", SortDirection: "desc"}, "b a"},
+				{UserQuery{Filter: true, FilterField: "banned", FilterValues: []string{"true"}}, "b"},
+				{UserQuery{Filter: true, FilterField: "banReason", FilterValues: []string{"spam"}}, "b"},
+				{UserQuery{Filter: true, FilterField: "banExpires", FilterOperator: "gt", FilterValues: []string{testNow.Format(time.RFC3339)}}, "b"},
+				{UserQuery{Filter: true, FilterField: "role", FilterOperator: "contains", FilterValues: []string{"admin"}}, "a"},
+				{UserQuery{SearchValue: "b@", SortBy: "createdAt"}, "b"},
+				{UserQuery{SortBy: "email", Limit: 1, Offset: 1}, "b"},
+			} {
+				users, total, err := st.QueryUsers(ctx, tc.q)
+				var got []string
+				for _, u := range users {
+					got = append(got, strings.TrimSuffix(u.Email, "@example.com"))
+				}
+				if err != nil || strings.Join(got, " ") != tc.want || (tc.q.Limit == 0 && total != len(got)) {
+					t.Errorf("%+v: %v (total %d), %v; want %s", tc.q, got, total, err, tc.want)
+				}
+			}
+			for _, bad := range []UserQuery{{SortBy: "password"}, {Filter: true, FilterField: "nope", FilterValues: []string{"x"}},
+				{Filter: true, FilterField: "banned", FilterValues: []string{"maybe"}}, {Filter: true, FilterOperator: "like", FilterValues: []string{"x"}}} {
+				if _, _, err := st.QueryUsers(ctx, bad); !errors.Is(err, ErrBadQuery) {
+					t.Errorf("%+v: %v, want ErrBadQuery", bad, err)
+				}
+			}
+			if u, err := st.UnbanUser(ctx, b.ID, testNow); err != nil || u.Banned || u.BanReason != nil || u.BanExpires != nil {
+				t.Errorf("UnbanUser: %+v, %v", u, err)
+			}
+			if _, err := st.SetRole(ctx, "nobody", "x", testNow); !errors.Is(err, ErrNotFound) {
+				t.Errorf("SetRole of nobody: %v", err)
+			}
+			s2 := mkSession(t, st, b.ID, testNow)
+			if id, uid, err := st.RevokeSessionByToken(ctx, s2.Token); err != nil || id != s2.ID || uid != b.ID {
+				t.Errorf("RevokeSessionByToken: %s %s %v", id, uid, err)
+			}
+			if _, _, err := st.RevokeSessionByToken(ctx, s2.Token); !errors.Is(err, ErrNotFound) {
+				t.Errorf("RevokeSessionByToken again: %v", err)
+			}
+			c, err := st.CreateUser(ctx, NewAdminUser{Name: "C", Email: "c@example.com", Role: "analyst"}, testNow)
+			if err != nil || c.Role != "analyst" {
+				t.Fatalf("CreateUser: %+v, %v", c, err)
+			}
+			if got, err := st.UserByID(ctx, c.ID); err != nil || got.Role != "analyst" {
+				t.Errorf("created user read back: %+v, %v", got, err)
+			}
+		})
+	}
 }
