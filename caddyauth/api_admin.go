@@ -22,7 +22,8 @@ import (
 // permission rule is the plugin's with its default access control, where
 // the admin roles may do everything listed here and other roles nothing:
 // a caller passes when one of their roles is one of `admin { roles … }`.
-// Impersonation, update-user and has-permission are not served.
+// Impersonation is in api_admin_impersonate.go; update-user and
+// has-permission are not served.
 
 func init() {
 	for k, h := range adminRoutes {
@@ -68,9 +69,12 @@ func adminForbidden(code, msg string) *apiError {
 	return newAPIError(http.StatusForbidden, code, msg)
 }
 
-// Audit events of the admin endpoints: the acting admin is user_id, the
-// user acted on target_user_id.
+// Audit events of the admin endpoints, reads included: the acting admin is
+// user_id, the user acted on target_user_id.
 const (
+	eventAdminListUsers      = "admin-list-users"
+	eventAdminGetUser        = "admin-get-user"
+	eventAdminListSessions   = "admin-list-user-sessions"
 	eventAdminCreateUser     = "admin-create-user"
 	eventAdminSetRole        = "admin-set-role"
 	eventAdminBanUser        = "admin-ban-user"
@@ -120,8 +124,10 @@ func (g *Gate) adminCaller(w http.ResponseWriter, r *http.Request, denied *apiEr
 
 // adminAudit records an admin action on target.
 func (g *Gate) adminAudit(r *http.Request, c *adminCall, event, target string, extra ...zap.Field) {
-	g.audit(r, event, c.user.ID, c.res.session.ID, append([]zap.Field{zap.String("target_user_id", target)}, extra...)...)
+	g.audit(r, event, c.user.ID, c.res.session.ID, append([]zap.Field{zapTarget(target)}, extra...)...)
 }
+
+func zapTarget(userID string) zap.Field { return zap.String("target_user_id", userID) }
 
 // adminBody reads the JSON body of an admin POST after the caller check.
 func (g *Gate) adminBody(w http.ResponseWriter, r *http.Request, denied *apiError) (*adminCall, *body, *apiError) {
@@ -181,7 +187,8 @@ func (b *body) roles(name string, required bool) (list string, present bool, e *
 
 // handleAdminListUsers is GET /admin/list-users.
 func (g *Gate) handleAdminListUsers(w http.ResponseWriter, r *http.Request) *apiError {
-	if _, e := g.adminCaller(w, r, errNotAllowedListUsers); e != nil {
+	c, e := g.adminCaller(w, r, errNotAllowedListUsers)
+	if e != nil {
 		return e
 	}
 	q := r.URL.Query()
@@ -204,6 +211,7 @@ func (g *Gate) handleAdminListUsers(w http.ResponseWriter, r *http.Request) *api
 	// Number(x) || undefined: a page size or offset that is not a positive
 	// number is none.
 	uq.Limit, uq.Offset = jsNumber(q.Get("limit")), jsNumber(q.Get("offset"))
+	g.audit(r, eventAdminListUsers, c.user.ID, c.res.session.ID)
 	users, total, err := g.store().QueryUsers(r.Context(), uq)
 	if errors.Is(err, store.ErrBadQuery) {
 		// Better Auth answers a query its adapter refuses with no users.
@@ -238,13 +246,15 @@ func jsNumber(s string) int {
 
 // handleAdminGetUser is GET /admin/get-user?id=: the user, bare.
 func (g *Gate) handleAdminGetUser(w http.ResponseWriter, r *http.Request) *apiError {
-	if _, e := g.adminCaller(w, r, errNotAllowedGetUser); e != nil {
+	c, e := g.adminCaller(w, r, errNotAllowedGetUser)
+	if e != nil {
 		return e
 	}
 	id, ok := r.URL.Query()["id"]
 	if !ok {
 		return newAPIError(http.StatusBadRequest, "VALIDATION_ERROR", "[query.id] Invalid input: expected string, received undefined")
 	}
+	g.adminAudit(r, c, eventAdminGetUser, id[len(id)-1])
 	u, err := g.store().UserByID(r.Context(), id[len(id)-1])
 	if errors.Is(err, store.ErrNotFound) {
 		return errAdminUserNotFound
@@ -422,7 +432,7 @@ func (g *Gate) handleAdminUnbanUser(w http.ResponseWriter, r *http.Request) *api
 
 // handleAdminListUserSessions is POST /admin/list-user-sessions: {userId}.
 func (g *Gate) handleAdminListUserSessions(w http.ResponseWriter, r *http.Request) *apiError {
-	_, b, e := g.adminBody(w, r, errNotAllowedListSessions)
+	c, b, e := g.adminBody(w, r, errNotAllowedListSessions)
 	if e != nil {
 		return e
 	}
@@ -430,6 +440,7 @@ func (g *Gate) handleAdminListUserSessions(w http.ResponseWriter, r *http.Reques
 	if e := b.err(); e != nil {
 		return e
 	}
+	g.adminAudit(r, c, eventAdminListSessions, id)
 	list, err := g.store().ListSessions(r.Context(), id, now())
 	if err != nil {
 		return g.storeError(r, opListSessions, err)

@@ -186,7 +186,9 @@ func TestAdmin_Endpoints(t *testing.T) {
 		})
 
 		t.Run("get-user", func(t *testing.T) {
+			s.audit.since()
 			u := s.ok(s.call("ada", "GET", "get-user?id="+s.ids["bob"], ""))
+			s.audit.want(eventAdminGetUser, "", s.ids["ada"], "*")
 			if u["email"] != "bob@example.com" || u["role"] != "user" {
 				t.Errorf("get-user: %v", u)
 			}
@@ -318,4 +320,83 @@ func TestAdmin_Endpoints(t *testing.T) {
 			wantError(t, s.call("ada", "GET", "get-user?id="+s.ids["bob"], ""), 404, "USER_NOT_FOUND")
 		})
 	})
+}
+
+// liveCookies is the Cookie header a browser would send after w: the
+// cookies w set, minus those it expired.
+func liveCookies(w *httptest.ResponseRecorder) string {
+	jar := map[string]string{}
+	var order []string
+	for _, sc := range w.Header().Values("Set-Cookie") {
+		pair, attrs, _ := strings.Cut(sc, ";")
+		name, value, _ := strings.Cut(pair, "=")
+		if _, seen := jar[name]; !seen {
+			order = append(order, name)
+		}
+		jar[name] = value
+		if strings.Contains(attrs, "Max-Age=0") {
+			jar[name] = ""
+		}
+	}
+	var out []string
+	for _, name := range order {
+		if jar[name] != "" {
+			out = append(out, name+"="+jar[name])
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// TestAdmin_Impersonation: an admin takes a user's session (not an
+// admin's), the app sees that user, the user's own session list does not
+// show it, and stop-impersonating ends it and gives the admin their own
+// session back.
+func TestAdmin_Impersonation(t *testing.T) {
+	s := newAdminSite(t, testsupport.SQLiteDSN(t), "admin on")
+	wantError(t, s.call("bob", "POST", "impersonate-user", `{"userId":"`+s.ids["carol"]+`"}`), 403, "YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS")
+	wantError(t, s.call("ada", "POST", "impersonate-user", `{"userId":"`+s.ids["ada"]+`"}`), 403, "YOU_CANNOT_IMPERSONATE_ADMINS")
+	wantError(t, s.call("ada", "POST", "impersonate-user", `{"userId":"nobody"}`), 404, "USER_NOT_FOUND")
+
+	s.audit.since()
+	w := s.call("ada", "POST", "impersonate-user", `{"userId":"`+s.ids["bob"]+`"}`)
+	m := s.ok(w)
+	sess, user := m["session"].(map[string]any), m["user"].(map[string]any)
+	if sess["impersonatedBy"] != s.ids["ada"] || sess["userId"] != s.ids["bob"] || user["id"] != s.ids["bob"] {
+		t.Fatalf("impersonate-user: %v", m)
+	}
+	if exp, _ := time.Parse(time.RFC3339, sess["expiresAt"].(string)); exp.After(time.Now().Add(61 * time.Minute)) {
+		t.Errorf("impersonation session lasts until %v, want an hour", exp)
+	}
+	s.audit.want(eventAdminImpersonate, "", s.ids["ada"], "*")
+	jar := liveCookies(w)
+	if !strings.Contains(jar, "better-auth.admin_session=") || !strings.Contains(jar, "better-auth.dont_remember=") {
+		t.Fatalf("cookies after impersonate-user: %s", jar)
+	}
+	if code := s.tg.do(req("GET", "/app", "", "Cookie", jar)).Code; code != 200 || s.tg.next.header.Get("X-User-Id") != s.ids["bob"] {
+		t.Fatalf("gate while impersonating: %d, X-User-Id %q", code, s.tg.next.header.Get("X-User-Id"))
+	}
+	lw := s.tg.do(req("GET", "/auth/list-sessions", "", "Cookie", s.cookies["bob"]))
+	if lw.Code != 200 || strings.Contains(lw.Body.String(), sess["id"].(string)) {
+		t.Errorf("bob's list-sessions shows the impersonation: %d %s", lw.Code, lw.Body)
+	}
+
+	// Better Auth's fromStatus error: a message, no code.
+	if nw := s.call("bob", "POST", "stop-impersonating", ""); nw.Code != 400 || nw.Body.String() != `{"message":"You are not impersonating anyone"}` {
+		t.Errorf("stop-impersonating without impersonation: %d %s", nw.Code, nw.Body)
+	}
+	sw := s.tg.do(req("POST", "/auth/admin/stop-impersonating", "", "Cookie", jar, "Origin", "http://example.com"))
+	back := s.ok(sw)
+	if back["user"].(map[string]any)["id"] != s.ids["ada"] || back["session"].(map[string]any)["token"] != s.tokens["ada"] {
+		t.Fatalf("stop-impersonating: %v", back)
+	}
+	if code := s.tg.do(req("GET", "/app", "", "Cookie", jar)).Code; code != 401 {
+		t.Errorf("the impersonation session after stop-impersonating: %d", code)
+	}
+	after := liveCookies(sw)
+	if strings.Contains(after, "admin_session") || !strings.Contains(after, "session_token=") {
+		t.Errorf("cookies after stop-impersonating: %s", after)
+	}
+	if code := s.tg.do(req("GET", "/app", "", "Cookie", after)).Code; code != 200 || s.tg.next.header.Get("X-User-Id") != s.ids["ada"] {
+		t.Errorf("ada's own session back: %d %q", code, s.tg.next.header.Get("X-User-Id"))
+	}
 }

@@ -123,6 +123,10 @@ func adminSchemaDDL(l layout, d *dialect, info SchemaInfo) []string {
 	return out
 }
 
+// ErrNoAdminColumns: the database lacks a column of the admin plugin that
+// the call writes. `admin on` adds them at start.
+var ErrNoAdminColumns = errors.New("store: the database lacks the admin plugin's columns: configure admin (admin on) to add them")
+
 // ErrBadQuery: a user query names a field or operator that does not exist.
 // Better Auth answers such a list-users with no users rather than an error.
 var ErrBadQuery = errors.New("store: bad user query")
@@ -383,7 +387,7 @@ func (s *Store) SetRole(ctx context.Context, userID, role string, now time.Time)
 		return User{}, wrap(op, err)
 	}
 	if !q.info.Plugins.Role {
-		return User{}, wrap(op, errors.New(`the database has no "role" column: configure admin to add it`))
+		return User{}, wrap(op, ErrNoAdminColumns)
 	}
 	return s.updateAdminUser(ctx, s.db, q, op, userID, `"role" = ?`, now, role)
 }
@@ -401,7 +405,7 @@ func (s *Store) BanUser(ctx context.Context, userID, reason string, expires *tim
 	}
 	p := q.info.Plugins
 	if !p.Banned || !p.BanReason || !p.BanExpires {
-		return User{}, nil, wrap(op, errors.New("the database lacks the admin plugin's ban columns: configure admin to add them"))
+		return User{}, nil, wrap(op, ErrNoAdminColumns)
 	}
 	var exp any
 	if expires != nil {
@@ -433,7 +437,7 @@ func (s *Store) UnbanUser(ctx context.Context, userID string, now time.Time) (Us
 	}
 	p := q.info.Plugins
 	if !p.Banned || !p.BanReason || !p.BanExpires {
-		return User{}, wrap(op, errors.New("the database lacks the admin plugin's ban columns: configure admin to add them"))
+		return User{}, wrap(op, ErrNoAdminColumns)
 	}
 	return s.updateAdminUser(ctx, s.db, q, op, userID, `"banned" = ?, {banReason} = NULL, {banExpires} = NULL`, now, false)
 }
@@ -460,4 +464,30 @@ func (s *Store) RevokeSessionByToken(ctx context.Context, token string) (session
 		return "", "", wrap(op, err)
 	}
 	return r.ID, r.UserID, nil
+}
+
+// CreateImpersonationSession inserts a session of ns.UserID whose
+// impersonatedBy is adminID, as Better Auth's impersonate-user does.
+func (s *Store) CreateImpersonationSession(ctx context.Context, ns NewSession, adminID string, now time.Time) (Session, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	op := "create an impersonation session for " + ns.UserID
+	q, err := s.queries(ctx)
+	if err != nil {
+		return Session{}, wrap(op, err)
+	}
+	if !q.info.Plugins.ImpersonatedBy {
+		return Session{}, wrap(op, ErrNoAdminColumns)
+	}
+	now = normTime(now)
+	ip, ua, by := ns.IPAddress, ns.UserAgent, adminID
+	ss := Session{ID: NewID(), Token: NewID(), UserID: ns.UserID, ExpiresAt: normTime(ns.ExpiresAt), CreatedAt: now, UpdatedAt: now,
+		IPAddress: &ip, UserAgent: &ua, ImpersonatedBy: &by, ImpersonationColumn: true}
+	t := q.timeArg(now)
+	_, err = s.db.ExecContext(ctx, expand(`INSERT INTO "session" ("id", "token", {userId}, {expiresAt}, {createdAt}, {updatedAt}, {ipAddress}, {userAgent}, {impersonatedBy})
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, q.layout, s.dialect), ss.ID, ss.Token, ss.UserID, q.timeArg(ss.ExpiresAt), t, t, ip, ua, by)
+	if err != nil {
+		return Session{}, wrap(op, err)
+	}
+	return ss, nil
 }
