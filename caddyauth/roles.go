@@ -97,7 +97,7 @@ func pathKey(clean string) byte {
 	return clean[1]
 }
 
-// keys returns the only key a path matching pp can have, or false when
+// key returns the only key a path matching pp can have, or false when
 // pp may match paths of several keys.
 func (pp *pathPattern) key() (byte, bool) {
 	switch pp.kind {
