@@ -70,6 +70,7 @@ func (g *Gate) handleListSessions(w http.ResponseWriter, r *http.Request) *apiEr
 	if err != nil {
 		return g.storeError(r, opListSessions, err)
 	}
+	list = withoutImpersonations(list)
 	out := make([]wire.Session, len(list))
 	for i, s := range list {
 		out[i] = wire.FromSession(s)

@@ -78,6 +78,9 @@ func (a *App) Start() error {
 		if err == nil {
 			err = h.ensureTwoFactorSchema(ctx)
 		}
+		if err == nil {
+			err = h.ensureAdminSchema(ctx)
+		}
 		cancel()
 		if err != nil {
 			return fmt.Errorf("auth_gate database: %w", err)

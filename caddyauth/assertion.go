@@ -109,10 +109,9 @@ func (g *Gate) provisionAssertion(repl *caddy.Replacer) error {
 	return nil
 }
 
-// roleClaim is the assertion's role claim, as X-User-Role says it.
-// TODO(issue 15 merge): return the X-User-Role value (the comma list, "user"
-// when empty or without a role column) once roles are on main.
-func (a *authResult) roleClaim() string { return "user" }
+// roleClaim is the assertion's role claim, as X-User-Role says it: the
+// comma list, "user" when empty or without a role column.
+func (a *authResult) roleClaim() string { return effectiveRole(a.user.Role) }
 
 // addAssertion sets the assertion header on a request passed on with a
 // session. An error means no token could be signed (the key table cannot
@@ -194,7 +193,7 @@ type assertionShard struct {
 
 // cachedAssertion is immutable once stored.
 type cachedAssertion struct {
-	ident   [5]string // the identity the token states, as the headers say it
+	ident   [identityFields]string // the identity the token states, as the headers say it
 	role    string
 	token   string
 	from    int64 // UnixNano of signing: a clock that went back misses
@@ -208,7 +207,7 @@ func (c *assertionCache) shard(sid string) *assertionShard {
 // get returns the cached token of session sid if it states ident and role
 // and is still good at n, else "". A changed name, email, verification or
 // role therefore gets a new token at once.
-func (c *assertionCache) get(sid string, ident *[5]string, role string, n int64) string {
+func (c *assertionCache) get(sid string, ident *[identityFields]string, role string, n int64) string {
 	s := c.shard(sid)
 	s.mu.RLock()
 	e := s.m[sid]

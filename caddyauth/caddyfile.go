@@ -41,9 +41,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		disable_sign_up
 //		require_email_verification
 //		identity_headers {
-//			id|email|name|email_verified|session_id <header>
+//			id|email|name|email_verified|session_id|role <header>
 //		}
 //		bearer
+//		require <path-pattern...> [role <role...>] [email_verified]
+//		admin [on|off] [{ roles <role...> }]
 //		rate_limit off | {
 //			window  <duration>
 //			max     <n>
@@ -172,6 +174,14 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := g.unmarshalEmailWebhook(d); err != nil {
 				return err
 			}
+		case "require":
+			if err := g.unmarshalRequire(d); err != nil {
+				return err
+			}
+		case "admin":
+			if err := g.unmarshalAdmin(d); err != nil {
+				return err
+			}
 		case "identity_headers":
 			if err := g.unmarshalIdentityHeaders(d); err != nil {
 				return err
@@ -272,8 +282,10 @@ func (g *Gate) unmarshalIdentityHeaders(d *caddyfile.Dispenser) error {
 			h.EmailVerified = v
 		case "session_id":
 			h.SessionID = v
+		case "role":
+			h.Role = v
 		default:
-			return d.Errf("identity_headers: unknown key %q (id, email, name, email_verified, session_id)", key)
+			return d.Errf("identity_headers: unknown key %q (id, email, name, email_verified, session_id, role)", key)
 		}
 	}
 	return nil

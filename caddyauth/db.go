@@ -38,6 +38,7 @@ type dbHandle struct {
 	stopListener func()      // nil until the listener runs
 	caching      atomic.Bool // some handler has a session_cache
 	twoFactor    atomic.Bool // some handler has two_factor: add its schema at start
+	adminSchema  atomic.Bool // some handler serves the admin endpoints: see ensureAdminSchema
 
 	// The sweep of expired rows (sweep.go): first after sweepFirst, then
 	// every sweepEvery; stopSweeper is nil until it runs.

@@ -41,6 +41,9 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	switch {
 	case err == nil:
 		gateAuthenticated.Inc()
+		if g.rules != nil && g.refuseByRule(w, r, res) {
+			return nil
+		}
 		g.setIdentity(r, res)
 		if err := g.addAssertion(r, res); err != nil {
 			g.logger.Error("no assertion signed", zap.String("client_ip", clientIP(r)), zap.Error(err))
@@ -240,21 +243,27 @@ type authResult struct {
 // rather than on every request the cache serves: the header-safe values
 // and the placeholder values already boxed as interfaces.
 type identity struct {
-	header [5]string // id, email, name, email_verified, session id
-	repl   [5]any
+	header [identityFields]string // id, email, name, email_verified, session id, role
+	repl   [identityFields]any
+	roles  []string // for require rules: see roles.go
 }
+
+// identityFields is the number of identity headers and placeholders.
+const identityFields = 6
 
 func newAuthResult(sess store.Session, user store.User) *authResult {
 	verified := "false"
 	if user.EmailVerified {
 		verified = "true"
 	}
-	raw := [5]string{user.ID, user.Email, user.Name, verified, sess.ID}
+	role := effectiveRole(user.Role)
+	raw := [identityFields]string{user.ID, user.Email, user.Name, verified, sess.ID, role}
 	res := &authResult{session: sess, user: user}
 	for i, v := range raw {
 		res.ident.header[i] = identityHeaderValue(v)
 		res.ident.repl[i] = v
 	}
+	res.ident.roles = splitRoles(role)
 	return res
 }
 
@@ -366,14 +375,14 @@ func (g *Gate) refreshDue(s store.Session, t time.Time) bool {
 }
 
 // identityPlaceholders are set, in identity's order, for the next handler.
-var identityPlaceholders = [5]string{
+var identityPlaceholders = [identityFields]string{
 	"http.auth.user.id", "http.auth.user.email", "http.auth.user.name",
-	"http.auth.user.email_verified", "http.auth.session.id",
+	"http.auth.user.email_verified", "http.auth.session.id", "http.auth.user.role",
 }
 
 // setIdentity writes the identity headers and placeholders for the next
 // handler. Values are made header-safe once per session read (no CR/LF,
-// non-ASCII percent-encoded); here the five header slices share one
+// non-ASCII percent-encoded); here the header slices share one
 // allocation, on this path that every gated request takes.
 func (g *Gate) setIdentity(r *http.Request, a *authResult) {
 	vals := make([]string, len(a.ident.header))

@@ -44,7 +44,7 @@ func (n *recordingNext) ServeHTTP(w http.ResponseWriter, r *http.Request) error 
 	n.header = r.Header.Clone()
 	n.repl = map[string]string{}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	for _, k := range []string{"http.auth.user.id", "http.auth.user.email", "http.auth.user.name", "http.auth.user.email_verified", "http.auth.session.id"} {
+	for _, k := range identityPlaceholders {
 		if v, ok := repl.GetString(k); ok {
 			n.repl[k] = v
 		}

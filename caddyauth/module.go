@@ -53,6 +53,7 @@ func init() {
 //	`{http.auth.user.name}`        | display name
 //	`{http.auth.user.email_verified}` | `true` or `false`
 //	`{http.auth.session.id}`       | session id (never the token)
+//	`{http.auth.user.role}`        | roles, comma-separated (`user` when none)
 type Gate struct {
 	// Database is the DSN of the database holding Better Auth's tables:
 	// `postgres://…` or `postgresql://…` (lib/pq), or `sqlite://<path>`.
@@ -194,6 +195,14 @@ type Gate struct {
 	// or Assertion is on). Needs BaseURL. Default: off.
 	JWT bool `json:"jwt,omitempty"`
 
+	// Roles and access rules (SPEC §11; roles.go, admin.go).
+	// Require is the ordered list of access rules checked after
+	// authentication; the first whose paths match decides.
+	Require []RequireRule `json:"require,omitempty"`
+	// Admin serves Better Auth's admin endpoints and adds the admin
+	// plugin's columns when missing.
+	Admin *AdminConfig `json:"admin,omitempty"`
+
 	cfg    config
 	mail   mail.Sender // nil: no email delivery configured
 	db     *dbHandle
@@ -209,6 +218,9 @@ type Gate struct {
 	trustedProviders []string
 
 	assert *assertionState // nil: neither assertion nor jwt
+
+	rules *accessRules // nil: no require rule
+	admin *adminConfig // nil: admin endpoints off
 }
 
 // IdentityHeaders names the request headers that carry the caller's
@@ -224,6 +236,9 @@ type IdentityHeaders struct {
 	EmailVerified string `json:"email_verified,omitempty"`
 	// SessionID carries the session id. Default: `X-Session-Id`.
 	SessionID string `json:"session_id,omitempty"`
+	// Role carries the user's roles, comma-separated as Better Auth's admin
+	// plugin stores them; `user` when none is set. Default: `X-User-Role`.
+	Role string `json:"role,omitempty"`
 }
 
 // RateLimit configures request limits per client IP on the auth API.
@@ -270,7 +285,7 @@ type config struct {
 	minPassword     int
 	maxPassword     int
 	headers         identityHeaderNames
-	headerKeys      [5]string // canonical forms of headers, in identity's order
+	headerKeys      [identityFields]string // canonical forms of headers, in identity's order
 	headerSet       map[string]struct{}
 	bearer          bool
 	disableSignUp   bool
@@ -279,7 +294,7 @@ type config struct {
 }
 
 type identityHeaderNames struct {
-	id, email, name, emailVerified, sessionID string
+	id, email, name, emailVerified, sessionID, role string
 }
 
 const (
@@ -324,6 +339,9 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	if err := g.provisionAssertion(repl); err != nil {
 		return err
 	}
+	if err := g.provisionRoles(); err != nil {
+		return err
+	}
 
 	webhook := repl.ReplaceAll(g.EmailWebhook, "")
 	if (webhook != "" || g.EmailLog) && g.cfg.baseURL == nil {
@@ -343,6 +361,7 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	}
 	g.db, g.dbKey = handle, key
 	g.provisionTwoFactor()
+	g.provisionAdminSchema()
 	if err := g.provisionRateLimit(); err != nil {
 		return err
 	}
@@ -425,12 +444,12 @@ func (g *Gate) provisionConfig(repl *caddy.Replacer) error {
 		return fmt.Errorf("password_min_length/password_max_length: need 1 <= min <= max, got %d and %d", c.minPassword, c.maxPassword)
 	}
 
-	c.headers = identityHeaderNames{"X-User-Id", "X-User-Email", "X-User-Name", "X-User-Email-Verified", "X-Session-Id"}
+	c.headers = identityHeaderNames{"X-User-Id", "X-User-Email", "X-User-Name", "X-User-Email-Verified", "X-Session-Id", "X-User-Role"}
 	if h := g.IdentityHeaders; h != nil {
 		for _, p := range []struct {
 			dst *string
 			val string
-		}{{&c.headers.id, h.ID}, {&c.headers.email, h.Email}, {&c.headers.name, h.Name}, {&c.headers.emailVerified, h.EmailVerified}, {&c.headers.sessionID, h.SessionID}} {
+		}{{&c.headers.id, h.ID}, {&c.headers.email, h.Email}, {&c.headers.name, h.Name}, {&c.headers.emailVerified, h.EmailVerified}, {&c.headers.sessionID, h.SessionID}, {&c.headers.role, h.Role}} {
 			if p.val == "" {
 				continue
 			}
@@ -440,10 +459,10 @@ func (g *Gate) provisionConfig(repl *caddy.Replacer) error {
 			*p.dst = p.val
 		}
 	}
-	for i, h := range []string{c.headers.id, c.headers.email, c.headers.name, c.headers.emailVerified, c.headers.sessionID} {
+	for i, h := range []string{c.headers.id, c.headers.email, c.headers.name, c.headers.emailVerified, c.headers.sessionID, c.headers.role} {
 		c.headerKeys[i] = textproto.CanonicalMIMEHeaderKey(h)
 	}
-	c.headerSet = headerNameSet(c.headers.id, c.headers.email, c.headers.name, c.headers.emailVerified, c.headers.sessionID)
+	c.headerSet = headerNameSet(c.headers.id, c.headers.email, c.headers.name, c.headers.emailVerified, c.headers.sessionID, c.headers.role)
 
 	switch g.Migrate {
 	case "", "auto", "off":

@@ -213,7 +213,7 @@ func (s *Store) CreateOAuthUser(ctx context.Context, nu NewOAuthUser, now time.T
 	var acc Account
 	t := q.timeArg(now)
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if err := s.insertUserRow(ctx, tx, q, u, t); err != nil {
+		if err := s.insertUserRow(ctx, tx, q, &u, t); err != nil {
 			return err
 		}
 		var err error

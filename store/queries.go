@@ -19,6 +19,7 @@ type queries struct {
 	timeArg func(time.Time) any
 
 	insertUser           string
+	adminDefaults        bool   // insertUser also writes role and banned: see insertUserStatement
 	insertAccount        string // takes the legacy issuer last when accountIssuer
 	accountIssuer        bool
 	userByID             string
@@ -62,6 +63,7 @@ func buildQueries(l layout, d *dialect, p Plugins) *queries {
 	x := func(tmpl string) string { return expand(tmpl, l, d) }
 	// RETURNING names the columns of the modified table unqualified.
 	userCols, returningUser := userColumns(p, "u.", ""), ` RETURNING `+userColumns(p, "", "")
+	sessionColumns := sessionColumnsFor(p)
 	sessionUserCols := sessionColumns + `, ` + userColumns(p, "u.", "user.")
 	insertAccount := `INSERT INTO "account" ("id", {accountId}, {providerId}, {userId}, "password", {createdAt}, {updatedAt})
 			VALUES (?, ?, ?, ?, ?, ?, ?)`
@@ -70,10 +72,10 @@ func buildQueries(l layout, d *dialect, p Plugins) *queries {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	}
 	q := &queries{
-		layout:  l,
-		timeArg: d.timeArgFor(""),
-		insertUser: x(`INSERT INTO "user" ("id", "name", "email", {emailVerified}, "image", {createdAt}, {updatedAt})
-			VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		layout:        l,
+		timeArg:       d.timeArgFor(""),
+		insertUser:    x(insertUserStatement(p)),
+		adminDefaults: p.Role && p.Banned,
 		insertAccount: x(insertAccount),
 		accountIssuer: p.AccountIssuer,
 		userByID:      x(`SELECT ` + userCols + ` FROM "user" u WHERE u."id" = ?`),

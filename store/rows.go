@@ -23,6 +23,9 @@ type userRow struct {
 	TwoFactorEnabled dbFlag  `db:"two_factor_enabled"`
 	Banned           dbFlag  `db:"banned"`
 	BanExpires       *dbTime `db:"ban_expires"`
+	Role             *string `db:"role"`
+	BanReason        *string `db:"ban_reason"`
+	AdminColumns     dbFlag  `db:"admin_columns"` // a constant: see userColumns
 }
 
 func (r *userRow) user() User {
@@ -37,6 +40,9 @@ func (r *userRow) user() User {
 		TwoFactorEnabled: bool(r.TwoFactorEnabled),
 		Banned:           bool(r.Banned),
 		BanExpires:       optionalTime(r.BanExpires),
+		Role:             deref(r.Role),
+		BanReason:        r.BanReason,
+		AdminColumns:     bool(r.AdminColumns),
 	}
 }
 
@@ -50,6 +56,10 @@ type sessionRow struct {
 	UpdatedAt dbTime  `db:"updated_at"`
 	IPAddress *string `db:"ip_address"`
 	UserAgent *string `db:"user_agent"`
+	// The admin plugin's column, and a constant that says whether the
+	// database has it (see sessionColumnsFor).
+	ImpersonatedBy      *string `db:"impersonated_by"`
+	ImpersonationColumn dbFlag  `db:"impersonation_column"`
 }
 
 func (r *sessionRow) session() Session {
@@ -62,6 +72,9 @@ func (r *sessionRow) session() Session {
 		UpdatedAt: time.Time(r.UpdatedAt),
 		IPAddress: r.IPAddress,
 		UserAgent: r.UserAgent,
+
+		ImpersonatedBy:      r.ImpersonatedBy,
+		ImpersonationColumn: bool(r.ImpersonationColumn),
 	}
 }
 
@@ -127,10 +140,34 @@ func userColumns(p Plugins, table, prefix string) string {
 		return field
 	}
 	fields := append(userFields[:len(userFields):len(userFields)],
-		plugin(p.TwoFactorEnabled, "twoFactorEnabled"), plugin(p.Banned, "banned"), plugin(p.BanExpires, "banExpires"))
-	return selectList(table, prefix, fields...)
+		plugin(p.TwoFactorEnabled, "twoFactorEnabled"), plugin(p.Banned, "banned"), plugin(p.BanExpires, "banExpires"),
+		plugin(p.Role, "role"), plugin(p.BanReason, "banReason"))
+	return selectList(table, prefix, fields...) + constantColumn(p.hasAdminUserColumns(), prefix+"admin_columns")
 }
 
-// sessionColumns is the select list of a sessionRow from a "session" table
-// aliased s.
-var sessionColumns = selectList("s.", "", sessionFields...)
+// sessionColumnsFor is the select list of a sessionRow from a "session"
+// table aliased s, on a database with plugins p.
+func sessionColumnsFor(p Plugins) string {
+	imp := "-impersonatedBy"
+	if p.ImpersonatedBy {
+		imp = "impersonatedBy"
+	}
+	return selectList("s.", "", append(sessionFields[:len(sessionFields):len(sessionFields)], imp)...) +
+		constantColumn(p.ImpersonatedBy, "impersonation_column")
+}
+
+// constantColumn selects a flag that is the same for every row: what the
+// database holds, which the row's reader cannot tell from a NULL.
+func constantColumn(v bool, alias string) string {
+	if v {
+		return `, 1 AS "` + alias + `"`
+	}
+	return `, 0 AS "` + alias + `"`
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

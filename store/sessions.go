@@ -28,6 +28,7 @@ func (s *Store) CreateSession(ctx context.Context, ns NewSession, now time.Time)
 	if err != nil {
 		return Session{}, wrap(op, err)
 	}
+	ss.ImpersonationColumn = q.info.Plugins.ImpersonatedBy
 	t := q.timeArg(now)
 	_, err = s.db.ExecContext(ctx, q.insertSession, ss.ID, ss.Token, ss.UserID,
 		q.timeArg(ss.ExpiresAt), t, t, ip, ua)

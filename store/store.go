@@ -44,6 +44,11 @@ type User struct {
 	TwoFactorEnabled bool       // two-factor plugin: enrolled
 	Banned           bool       // admin plugin; see BannedAt
 	BanExpires       *time.Time // admin plugin; nil means a ban never runs out
+	Role             string     // admin plugin: the comma list as stored; "" when NULL or no column
+	BanReason        *string    // admin plugin
+	// AdminColumns says the database has the admin plugin's user columns:
+	// Better Auth with that plugin shows them in the user's JSON.
+	AdminColumns bool
 }
 
 // Session is a row of Better Auth's "session" table.
@@ -56,6 +61,11 @@ type Session struct {
 	UpdatedAt time.Time
 	IPAddress *string
 	UserAgent *string
+	// ImpersonatedBy is the admin plugin's column (the admin's user id);
+	// ImpersonationColumn says the database has it, so that the session's
+	// JSON carries it as Better Auth's does with that plugin.
+	ImpersonatedBy      *string
+	ImpersonationColumn bool
 }
 
 // NewUser is what sign-up hands to CreateUserWithPassword.

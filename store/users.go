@@ -42,7 +42,7 @@ func (s *Store) CreateUserWithPassword(ctx context.Context, nu NewUser, now time
 	}
 	t := q.timeArg(now)
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if err := s.insertUserRow(ctx, tx, q, u, t); err != nil {
+		if err := s.insertUserRow(ctx, tx, q, &u, t); err != nil {
 			return err
 		}
 		return q.insertAccountRow(ctx, tx, u.ID, u.ID, "credential", nu.PasswordHash, t)
@@ -297,8 +297,8 @@ func (s *Store) inTx(ctx context.Context, fn func(*sqlx.Tx) error) error {
 // insertUserRow inserts u in tx, answering ErrEmailTaken for a taken email:
 // the id is fresh from crypto/rand, so the unique key that can collide is
 // the email.
-func (s *Store) insertUserRow(ctx context.Context, tx *sqlx.Tx, q *queries, u User, t any) error {
-	_, err := tx.ExecContext(ctx, q.insertUser, u.ID, u.Name, u.Email, u.EmailVerified, u.Image, t, t)
+func (s *Store) insertUserRow(ctx context.Context, tx *sqlx.Tx, q *queries, u *User, t any) error {
+	_, err := tx.ExecContext(ctx, q.insertUser, q.insertUserArgs(u, t)...)
 	if err != nil && s.dialect.isUniqueViolation(err) {
 		return ErrEmailTaken
 	}

@@ -54,6 +54,9 @@ tokens are never printed.
   caddy auth users create --email ada@example.com --name Ada
   caddy auth users list [--json]
   caddy auth users delete --email ada@example.com [--yes]
+  caddy auth users set-role ada@example.com admin
+  caddy auth users ban eve@example.com [--reason spam] [--expires 7d]
+  caddy auth users unban eve@example.com
   caddy auth sessions list --user ada@example.com [--json]
   caddy auth sessions revoke --user ada@example.com | --session <id>
   caddy auth webhook-key
@@ -77,8 +80,9 @@ func buildAuthCommand(cmd *cobra.Command) {
 	pf.StringSlice("envfile", nil, "Environment file(s) to load first")
 	cmd.RunE = groupRunE
 
-	users := &cobra.Command{Use: "users", Short: "Creates, lists and deletes users", RunE: groupRunE}
-	users.AddCommand(usersCreateCommand(), usersListCommand(), usersDeleteCommand())
+	users := &cobra.Command{Use: "users", Short: "Creates, lists and deletes users; sets roles and bans", RunE: groupRunE}
+	users.AddCommand(usersCreateCommand(), usersListCommand(), usersDeleteCommand(),
+		usersSetRoleCommand(), usersBanCommand(), usersUnbanCommand())
 	sessions := &cobra.Command{Use: "sessions", Short: "Lists and revokes sessions", RunE: groupRunE}
 	sessions.AddCommand(sessionsListCommand(), sessionsRevokeCommand())
 	cmd.AddCommand(migrateCommand(), users, sessions, webhookKeyCommand())

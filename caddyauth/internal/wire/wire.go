@@ -4,6 +4,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -38,6 +39,30 @@ type User struct {
 	Image         *string `json:"image"`
 	CreatedAt     Time    `json:"createdAt"`
 	UpdatedAt     Time    `json:"updatedAt"`
+	// Admin is nil when the database has no admin plugin columns, and then
+	// left out, as Better Auth leaves them out without that plugin.
+	Admin *AdminFields `json:"-"`
+}
+
+// AdminFields are the admin plugin's user fields, as Better Auth sends them:
+// null when unset.
+type AdminFields struct {
+	Role       *string `json:"role"`
+	Banned     bool    `json:"banned"`
+	BanReason  *string `json:"banReason"`
+	BanExpires *Time   `json:"banExpires"`
+}
+
+// MarshalJSON writes the core fields, then the admin plugin's when present.
+func (u User) MarshalJSON() ([]byte, error) {
+	type plain User // without this method
+	if u.Admin == nil {
+		return marshal(plain(u))
+	}
+	return marshal(struct {
+		plain
+		*AdminFields
+	}{plain(u), u.Admin})
 }
 
 // Session is Better Auth's Session object, token included: only its owner
@@ -51,14 +76,62 @@ type Session struct {
 	UpdatedAt Time    `json:"updatedAt"`
 	IPAddress *string `json:"ipAddress"`
 	UserAgent *string `json:"userAgent"`
+	// Impersonation is nil when the database has no session.impersonatedBy
+	// column, and then left out.
+	Impersonation *Impersonation `json:"-"`
+}
+
+// Impersonation is the admin plugin's session field.
+type Impersonation struct {
+	ImpersonatedBy *string `json:"impersonatedBy"`
+}
+
+// MarshalJSON writes the core fields, then the admin plugin's when present.
+func (s Session) MarshalJSON() ([]byte, error) {
+	type plain Session
+	if s.Impersonation == nil {
+		return marshal(plain(s))
+	}
+	return marshal(struct {
+		plain
+		*Impersonation
+	}{plain(s), s.Impersonation})
+}
+
+// marshal encodes v without HTML escaping, as the API writes everything:
+// an encoder that escapes (json.Marshal) still escapes this output.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // FromUser is u as Better Auth sends it.
 func FromUser(u store.User) User {
-	return User{u.ID, u.Name, u.Email, u.EmailVerified, u.Image, Time(u.CreatedAt), Time(u.UpdatedAt)}
+	out := User{ID: u.ID, Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified, Image: u.Image, CreatedAt: Time(u.CreatedAt), UpdatedAt: Time(u.UpdatedAt)}
+	if u.AdminColumns {
+		a := &AdminFields{Banned: u.Banned, BanReason: u.BanReason}
+		if u.Role != "" {
+			a.Role = &u.Role
+		}
+		if u.BanExpires != nil {
+			t := Time(*u.BanExpires)
+			a.BanExpires = &t
+		}
+		out.Admin = a
+	}
+	return out
 }
 
 // FromSession is s as Better Auth sends it, token included.
 func FromSession(s store.Session) Session {
-	return Session{s.ID, s.Token, s.UserID, Time(s.ExpiresAt), Time(s.CreatedAt), Time(s.UpdatedAt), s.IPAddress, s.UserAgent}
+	out := Session{ID: s.ID, Token: s.Token, UserID: s.UserID, ExpiresAt: Time(s.ExpiresAt), CreatedAt: Time(s.CreatedAt), UpdatedAt: Time(s.UpdatedAt), IPAddress: s.IPAddress, UserAgent: s.UserAgent}
+	if s.ImpersonationColumn {
+		out.Impersonation = &Impersonation{s.ImpersonatedBy}
+	}
+	return out
 }

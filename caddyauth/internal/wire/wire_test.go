@@ -37,6 +37,7 @@ func TestTime_MarshalsAsJavaScriptsToJSON(t *testing.T) {
 func TestFromUserAndSession_AreBetterAuthsObjects(t *testing.T) {
 	at := time.Date(2024, 1, 2, 3, 4, 5, 6e6, time.UTC)
 	image, ip := "https://img.example/a.png", "192.0.2.1"
+	reason, admin, exp := "spam & <abuse>", "adm1", at.Add(24*time.Hour)
 	cases := []struct {
 		name string
 		v    any
@@ -46,6 +47,16 @@ func TestFromUserAndSession_AreBetterAuthsObjects(t *testing.T) {
 			`{"id":"u1","name":"Ada <3","email":"ada@example.com","emailVerified":true,"image":"https://img.example/a.png","createdAt":"2024-01-02T03:04:05.006Z","updatedAt":"2024-01-02T03:04:06.006Z"}`},
 		{"user without image", FromUser(store.User{ID: "u2", CreatedAt: at, UpdatedAt: at}),
 			`{"id":"u2","name":"","email":"","emailVerified":false,"image":null,"createdAt":"2024-01-02T03:04:05.006Z","updatedAt":"2024-01-02T03:04:05.006Z"}`},
+		// With the admin plugin's columns, as Better Auth sends a user then:
+		// every field, null when unset.
+		{"user with admin columns, unset", FromUser(store.User{ID: "u3", Name: "<b>", CreatedAt: at, UpdatedAt: at, AdminColumns: true}),
+			`{"id":"u3","name":"<b>","email":"","emailVerified":false,"image":null,"createdAt":"2024-01-02T03:04:05.006Z","updatedAt":"2024-01-02T03:04:05.006Z","role":null,"banned":false,"banReason":null,"banExpires":null}`},
+		{"banned admin", FromUser(store.User{ID: "u4", CreatedAt: at, UpdatedAt: at, AdminColumns: true, Role: "admin,user", Banned: true, BanReason: &reason, BanExpires: &exp}),
+			`{"id":"u4","name":"","email":"","emailVerified":false,"image":null,"createdAt":"2024-01-02T03:04:05.006Z","updatedAt":"2024-01-02T03:04:05.006Z","role":"admin,user","banned":true,"banReason":"spam & <abuse>","banExpires":"2024-01-03T03:04:05.006Z"}`},
+		{"session with the impersonation column", FromSession(store.Session{ID: "s2", Token: "tok", UserID: "u1", ExpiresAt: at, CreatedAt: at, UpdatedAt: at, ImpersonationColumn: true}),
+			`{"id":"s2","token":"tok","userId":"u1","expiresAt":"2024-01-02T03:04:05.006Z","createdAt":"2024-01-02T03:04:05.006Z","updatedAt":"2024-01-02T03:04:05.006Z","ipAddress":null,"userAgent":null,"impersonatedBy":null}`},
+		{"impersonated session", FromSession(store.Session{ID: "s3", Token: "tok", UserID: "u1", ExpiresAt: at, CreatedAt: at, UpdatedAt: at, ImpersonationColumn: true, ImpersonatedBy: &admin}),
+			`{"id":"s3","token":"tok","userId":"u1","expiresAt":"2024-01-02T03:04:05.006Z","createdAt":"2024-01-02T03:04:05.006Z","updatedAt":"2024-01-02T03:04:05.006Z","ipAddress":null,"userAgent":null,"impersonatedBy":"adm1"}`},
 		{"session", FromSession(store.Session{ID: "s1", Token: "tok", UserID: "u1", ExpiresAt: at.Add(time.Hour), CreatedAt: at, UpdatedAt: at, IPAddress: &ip}),
 			`{"id":"s1","token":"tok","userId":"u1","expiresAt":"2024-01-02T04:04:05.006Z","createdAt":"2024-01-02T03:04:05.006Z","updatedAt":"2024-01-02T03:04:05.006Z","ipAddress":"192.0.2.1","userAgent":null}`},
 	}
