@@ -340,3 +340,32 @@ func TestAssertion_InstancesStartingTogetherShareTheirKeys(t *testing.T) {
 		t.Errorf("the instances still sign with different keys: %s and %s", k0["kid"], k1["kid"])
 	}
 }
+
+// The role claim says what X-User-Role says, and a role change made
+// elsewhere (plain SQL) gets a new token at once, not at the old one's end.
+func TestAssertion_RoleClaimIsTheUsersRole(t *testing.T) {
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		tg := newTestGate(t, dsn, "base_url https://app.example.com\nadmin on\nsession_cache 0\nassertion")
+		cookie, up := tg.signUp("Ada", "ada@example.com", "password123")
+		id := up["user"].(map[string]any)["id"].(string)
+		roleOf := func() (claim, header string) {
+			t.Helper()
+			if w := tg.do(req("GET", "/x", "", "Cookie", cookie)); w.Code != 200 {
+				t.Fatalf("status %d", w.Code)
+			}
+			_, c := verifyToken(t, tg.next.header.Get("X-Auth-Assertion"), tg.jwksKeys())
+			role, _ := c["role"].(string)
+			return role, tg.next.header.Get("X-User-Role")
+		}
+		if claim, header := roleOf(); claim != "user" || header != "user" {
+			t.Fatalf("new user: role claim %q, X-User-Role %q", claim, header)
+		}
+		db := testsupport.OpenDB(t, dsn)
+		if _, err := db.Exec(db.Rebind(`UPDATE "user" SET "role" = 'admin,analyst' WHERE "id" = ?`), id); err != nil {
+			t.Fatal(err)
+		}
+		if claim, header := roleOf(); claim != "admin,analyst" || header != "admin,analyst" {
+			t.Fatalf("after the role change: role claim %q, X-User-Role %q", claim, header)
+		}
+	})
+}
