@@ -48,15 +48,12 @@ var (
 	errBackupCodeConflict    = newAPIError(http.StatusConflict, "", "Failed to verify backup code. Please try again.")
 )
 
-// twoFactorUser is the User object with the plugin's field, as Better Auth
-// sends it once the plugin is on.
-type twoFactorUser struct {
-	wire.User
-	TwoFactorEnabled bool `json:"twoFactorEnabled"`
-}
-
-func userWithTwoFactor(u store.User) twoFactorUser {
-	return twoFactorUser{wire.FromUser(u), u.TwoFactorEnabled}
+// userWithTwoFactor is the User object with the plugin's field, as Better
+// Auth sends it once the plugin is on, even when u was read without it.
+func userWithTwoFactor(u store.User) wire.User {
+	w := wire.FromUser(u)
+	w.TwoFactor = &wire.TwoFactorFields{TwoFactorEnabled: u.TwoFactorEnabled}
+	return w
 }
 
 // twoFactorEndpoint starts every endpoint: without the plugin's schema the

@@ -2,6 +2,7 @@ package caddyauth
 
 import (
 	"errors"
+	"github.com/authgate/authgate/caddyauth/internal/wire"
 	"net/http"
 	"strconv"
 	"strings"
@@ -239,8 +240,8 @@ func (g *Gate) twoFactorVerified(w http.ResponseWriter, r *http.Request, a *twoF
 			token = rotated.Token
 		}
 		writeJSON(w, http.StatusOK, struct {
-			Token string        `json:"token"`
-			User  twoFactorUser `json:"user"`
+			Token string    `json:"token"`
+			User  wire.User `json:"user"`
 		}{token, userWithTwoFactor(a.user)})
 		return nil
 	}
@@ -270,8 +271,8 @@ func (g *Gate) twoFactorVerified(w http.ResponseWriter, r *http.Request, a *twoF
 		expireCookie(w.Header(), cookieName(dontRememberCookie, secure), secure)
 	}
 	writeJSON(w, http.StatusOK, struct {
-		Token string        `json:"token"`
-		User  twoFactorUser `json:"user"`
+		Token string    `json:"token"`
+		User  wire.User `json:"user"`
 	}{sess.Token, userWithTwoFactor(a.user)})
 	return nil
 }
@@ -344,8 +345,8 @@ func (g *Gate) handleTwoFactorVerifyBackupCode(w http.ResponseWriter, r *http.Re
 	// Better Auth answers without a session here; during sign-in the
 	// token is absent (undefined) and the challenge stays.
 	resp := struct {
-		Token *string       `json:"token,omitempty"`
-		User  twoFactorUser `json:"user"`
+		Token *string   `json:"token,omitempty"`
+		User  wire.User `json:"user"`
 	}{User: userWithTwoFactor(a.user)}
 	if !a.signIn() {
 		resp.Token = &a.res.session.Token

@@ -429,15 +429,29 @@ func (g *Gate) setAuthJWT(w http.ResponseWriter, r *http.Request, res *authResul
 }
 
 // betterAuthClaims is the payload of Better Auth's getJwtToken, in its
-// order: iat, the whole user object, sub, then exp, iss and aud as jose's
-// SignJWT appends them.
-type betterAuthClaims struct {
-	Iat int64 `json:"iat"`
-	wire.User
-	Sub string `json:"sub"`
-	Exp int64  `json:"exp"`
-	Iss string `json:"iss"`
-	Aud string `json:"aud"`
+// order: iat, the whole user object (plugin fields included), sub, then
+// exp, iss and aud as jose's SignJWT appends them. The user object is
+// spliced in as it marshals itself: embedded in a struct, its MarshalJSON
+// would be promoted and swallow the other claims.
+func betterAuthClaims(iat int64, user wire.User, sub string, exp int64, iss, aud string) ([]byte, error) {
+	// As JSON.stringify writes it: no HTML escaping of <, > and &.
+	u, err := user.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	tail, err := json.Marshal(struct {
+		Sub string `json:"sub"`
+		Exp int64  `json:"exp"`
+		Iss string `json:"iss"`
+		Aud string `json:"aud"`
+	}{sub, exp, iss, aud})
+	if err != nil {
+		return nil, err
+	}
+	out := fmt.Appendf(nil, `{"iat":%d,`, iat)
+	out = append(out, u[1:len(u)-1]...)
+	out = append(out, ',')
+	return append(out, tail[1:]...), nil
 }
 
 // betterAuthToken signs the token of Better Auth's /token and set-auth-jwt:
@@ -450,10 +464,8 @@ func (a *assertionState) betterAuthToken(ctx context.Context, res *authResult, t
 		return "", err
 	}
 	iat := t.Unix()
-	payload, err := json.Marshal(betterAuthClaims{
-		Iat: iat, User: wire.FromUser(res.user), Sub: res.user.ID,
-		Exp: iat + int64(betterAuthJWTLifetime/time.Second), Iss: a.issuer, Aud: a.issuer,
-	})
+	payload, err := betterAuthClaims(iat, wire.FromUser(res.user), res.user.ID,
+		iat+int64(betterAuthJWTLifetime/time.Second), a.issuer, a.issuer)
 	if err != nil {
 		return "", fmt.Errorf("token claims: %w", err)
 	}

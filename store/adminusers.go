@@ -43,6 +43,7 @@ func insertUserStatement(p Plugins) string {
 func (q *queries) insertUserArgs(u *User, t any) []any {
 	args := []any{u.ID, u.Name, u.Email, u.EmailVerified, u.Image, t, t}
 	u.AdminColumns = q.info.Plugins.hasAdminUserColumns()
+	u.TwoFactorColumn = q.info.Plugins.TwoFactorEnabled
 	if q.adminDefaults {
 		u.Role, u.Banned = defaultRole, false
 		args = append(args, defaultRole, false)

@@ -25,7 +25,8 @@ type userRow struct {
 	BanExpires       *dbTime `db:"ban_expires"`
 	Role             *string `db:"role"`
 	BanReason        *string `db:"ban_reason"`
-	AdminColumns     dbFlag  `db:"admin_columns"` // a constant: see userColumns
+	AdminColumns     dbFlag  `db:"admin_columns"`     // a constant: see userColumns
+	TwoFactorColumn  dbFlag  `db:"two_factor_column"` // a constant: see userColumns
 }
 
 func (r *userRow) user() User {
@@ -43,6 +44,7 @@ func (r *userRow) user() User {
 		Role:             deref(r.Role),
 		BanReason:        r.BanReason,
 		AdminColumns:     bool(r.AdminColumns),
+		TwoFactorColumn:  bool(r.TwoFactorColumn),
 	}
 }
 
@@ -142,7 +144,8 @@ func userColumns(p Plugins, table, prefix string) string {
 	fields := append(userFields[:len(userFields):len(userFields)],
 		plugin(p.TwoFactorEnabled, "twoFactorEnabled"), plugin(p.Banned, "banned"), plugin(p.BanExpires, "banExpires"),
 		plugin(p.Role, "role"), plugin(p.BanReason, "banReason"))
-	return selectList(table, prefix, fields...) + constantColumn(p.hasAdminUserColumns(), prefix+"admin_columns")
+	return selectList(table, prefix, fields...) + constantColumn(p.hasAdminUserColumns(), prefix+"admin_columns") +
+		constantColumn(p.TwoFactorEnabled, prefix+"two_factor_column")
 }
 
 // sessionColumnsFor is the select list of a sessionRow from a "session"

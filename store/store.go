@@ -49,6 +49,9 @@ type User struct {
 	// AdminColumns says the database has the admin plugin's user columns:
 	// Better Auth with that plugin shows them in the user's JSON.
 	AdminColumns bool
+	// TwoFactorColumn says the database has user.twoFactorEnabled: Better
+	// Auth with the two-factor plugin shows it in the user's JSON.
+	TwoFactorColumn bool
 }
 
 // Session is a row of Better Auth's "session" table.

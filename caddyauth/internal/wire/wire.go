@@ -39,9 +39,15 @@ type User struct {
 	Image         *string `json:"image"`
 	CreatedAt     Time    `json:"createdAt"`
 	UpdatedAt     Time    `json:"updatedAt"`
-	// Admin is nil when the database has no admin plugin columns, and then
-	// left out, as Better Auth leaves them out without that plugin.
-	Admin *AdminFields `json:"-"`
+	// TwoFactor and Admin are nil when the database has no column of that
+	// plugin, and then left out, as Better Auth leaves them out without it.
+	TwoFactor *TwoFactorFields `json:"-"`
+	Admin     *AdminFields     `json:"-"`
+}
+
+// TwoFactorFields is the two-factor plugin's user field.
+type TwoFactorFields struct {
+	TwoFactorEnabled bool `json:"twoFactorEnabled"`
 }
 
 // AdminFields are the admin plugin's user fields, as Better Auth sends them:
@@ -53,16 +59,18 @@ type AdminFields struct {
 	BanExpires *Time   `json:"banExpires"`
 }
 
-// MarshalJSON writes the core fields, then the admin plugin's when present.
+// MarshalJSON writes the core fields, then the plugins' when present (a nil
+// embedded pointer's fields are left out).
 func (u User) MarshalJSON() ([]byte, error) {
 	type plain User // without this method
-	if u.Admin == nil {
+	if u.Admin == nil && u.TwoFactor == nil {
 		return marshal(plain(u))
 	}
 	return marshal(struct {
 		plain
+		*TwoFactorFields
 		*AdminFields
-	}{plain(u), u.Admin})
+	}{plain(u), u.TwoFactor, u.Admin})
 }
 
 // Session is Better Auth's Session object, token included: only its owner
@@ -113,6 +121,9 @@ func marshal(v any) ([]byte, error) {
 // FromUser is u as Better Auth sends it.
 func FromUser(u store.User) User {
 	out := User{ID: u.ID, Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified, Image: u.Image, CreatedAt: Time(u.CreatedAt), UpdatedAt: Time(u.UpdatedAt)}
+	if u.TwoFactorColumn {
+		out.TwoFactor = &TwoFactorFields{u.TwoFactorEnabled}
+	}
 	if u.AdminColumns {
 		a := &AdminFields{Banned: u.Banned, BanReason: u.BanReason}
 		if u.Role != "" {

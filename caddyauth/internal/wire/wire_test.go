@@ -53,6 +53,12 @@ func TestFromUserAndSession_AreBetterAuthsObjects(t *testing.T) {
 			`{"id":"u3","name":"<b>","email":"","emailVerified":false,"image":null,"createdAt":"2024-01-02T03:04:05.006Z","updatedAt":"2024-01-02T03:04:05.006Z","role":null,"banned":false,"banReason":null,"banExpires":null}`},
 		{"banned admin", FromUser(store.User{ID: "u4", CreatedAt: at, UpdatedAt: at, AdminColumns: true, Role: "admin,user", Banned: true, BanReason: &reason, BanExpires: &exp}),
 			`{"id":"u4","name":"","email":"","emailVerified":false,"image":null,"createdAt":"2024-01-02T03:04:05.006Z","updatedAt":"2024-01-02T03:04:05.006Z","role":"admin,user","banned":true,"banReason":"spam & <abuse>","banExpires":"2024-01-03T03:04:05.006Z"}`},
+		// With the two-factor plugin's column, as Better Auth sends a user
+		// then, before the admin plugin's fields.
+		{"enrolled user", FromUser(store.User{ID: "u5", CreatedAt: at, UpdatedAt: at, TwoFactorColumn: true, TwoFactorEnabled: true}),
+			`{"id":"u5","name":"","email":"","emailVerified":false,"image":null,"createdAt":"2024-01-02T03:04:05.006Z","updatedAt":"2024-01-02T03:04:05.006Z","twoFactorEnabled":true}`},
+		{"both plugins", FromUser(store.User{ID: "u6", CreatedAt: at, UpdatedAt: at, TwoFactorColumn: true, AdminColumns: true, Role: "user"}),
+			`{"id":"u6","name":"","email":"","emailVerified":false,"image":null,"createdAt":"2024-01-02T03:04:05.006Z","updatedAt":"2024-01-02T03:04:05.006Z","twoFactorEnabled":false,"role":"user","banned":false,"banReason":null,"banExpires":null}`},
 		{"session with the impersonation column", FromSession(store.Session{ID: "s2", Token: "tok", UserID: "u1", ExpiresAt: at, CreatedAt: at, UpdatedAt: at, ImpersonationColumn: true}),
 			`{"id":"s2","token":"tok","userId":"u1","expiresAt":"2024-01-02T03:04:05.006Z","createdAt":"2024-01-02T03:04:05.006Z","updatedAt":"2024-01-02T03:04:05.006Z","ipAddress":null,"userAgent":null,"impersonatedBy":null}`},
 		{"impersonated session", FromSession(store.Session{ID: "s3", Token: "tok", UserID: "u1", ExpiresAt: at, CreatedAt: at, UpdatedAt: at, ImpersonationColumn: true, ImpersonatedBy: &admin}),
