@@ -91,9 +91,14 @@ const (
 	varPgBouncerUncached = "pgb-uncached"
 	// varPGAssertion is pg-cached with the signed assertion on (SPEC §12).
 	varPGAssertion = "pg-assertion"
+	// varPGEverything is pg-cached with every gate feature on at once
+	// (issue 16): ten require rules (none matching the measured path, so
+	// all ten are checked), the admin plugin's role column read, and the
+	// assertion.
+	varPGEverything = "pg-everything"
 )
 
-var allVariants = []string{varPlain, varPlainHeaders, varPGCached, varPGUncached, varPgBouncerUncached, varSQLiteCached, varSQLiteUncached, varPGAssertion}
+var allVariants = []string{varPlain, varPlainHeaders, varPGCached, varPGUncached, varPgBouncerUncached, varSQLiteCached, varSQLiteUncached, varPGAssertion, varPGEverything}
 
 var allLegs = []string{"gate", "open", "signin", "social"}
 
@@ -535,8 +540,14 @@ func (b *bench) startOwnCaddy(ctx context.Context) error {
 			if cache == "uncached" {
 				sites.WriteString("\t\tsession_cache 0\n")
 			}
-			if cache == "assertion" {
+			if cache == "assertion" || cache == "everything" {
 				fmt.Fprintf(&sites, "\t\tbase_url http://%s\n\t\tassertion\n", addr)
+			}
+			if cache == "everything" {
+				sites.WriteString("\t\tadmin on\n")
+				for i := range 10 {
+					fmt.Fprintf(&sites, "\t\trequire /restricted-%d /restricted-%d/* role admin\n", i, i)
+				}
 			}
 			sites.WriteString("\t}\n")
 		}

@@ -343,7 +343,7 @@ func checkTargets(r *report) []targetCheck {
 		perS := fmt.Sprintf("%.2f × (rounds %s)", *g.PerSRatio, joinFloats(g.PerSRatioRounds, 2))
 		p99 := fmt.Sprintf("%.2f × (rounds %s)", *g.P99Ratio, joinFloats(g.P99RatioRounds, 2))
 		switch g.Variant {
-		case varPGCached, varSQLiteCached, varPGAssertion:
+		case varPGCached, varSQLiteCached, varPGAssertion, varPGEverything:
 			add(fmt.Sprintf("%s: ≥ 0.90 × plain requests/s at concurrency %d", g.Variant, top), perS, *g.PerSRatio >= 0.90)
 			add(fmt.Sprintf("%s: p99 within 15 %% of plain's at concurrency %d", g.Variant, top), p99, *g.P99Ratio <= 1.15)
 		case varPGUncached, varPgBouncerUncached:
@@ -436,6 +436,7 @@ var variantLabels = map[string][2]string{
 	varSQLiteCached:      {"auth_gate, cache", "SQLite"},
 	varSQLiteUncached:    {"auth_gate, session_cache 0", "SQLite"},
 	varPGAssertion:       {"auth_gate, cache, assertion", "PostgreSQL"},
+	varPGEverything:      {"auth_gate, cache, assertion, admin, 10 require rules", "PostgreSQL"},
 }
 
 func f(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
