@@ -343,12 +343,42 @@ func checkTargets(r *report) []targetCheck {
 		perS := fmt.Sprintf("%.2f × (rounds %s)", *g.PerSRatio, joinFloats(g.PerSRatioRounds, 2))
 		p99 := fmt.Sprintf("%.2f × (rounds %s)", *g.P99Ratio, joinFloats(g.P99RatioRounds, 2))
 		switch g.Variant {
-		case varPGCached, varSQLiteCached, varPGAssertion, varPGEverything:
+		case varPGCached, varSQLiteCached, varPGAssertion, varPGEverything, varPGRules:
 			add(fmt.Sprintf("%s: ≥ 0.90 × plain requests/s at concurrency %d", g.Variant, top), perS, *g.PerSRatio >= 0.90)
 			add(fmt.Sprintf("%s: p99 within 15 %% of plain's at concurrency %d", g.Variant, top), p99, *g.P99Ratio <= 1.15)
 		case varPGUncached, varPgBouncerUncached:
 			add(fmt.Sprintf("%s: ≥ 0.6 × plain requests/s at concurrency %d", g.Variant, top), perS, *g.PerSRatio >= 0.6)
 		}
+	}
+	// Features against the cached gate without them, round by round (each
+	// round's ratios to plain share plain's slice, so their quotient is
+	// the feature's cost in that round).
+	rows := map[string]*gateRow{}
+	for i := range r.Gate {
+		if g := &r.Gate[i]; g.Concurrency == top {
+			rows[g.Variant] = g
+		}
+	}
+	for _, f := range []struct {
+		variant string
+		within  float64
+	}{{varPGRules, 0.03}, {varPGAssertion, 0.10}} {
+		base, v := rows[varPGCached], rows[f.variant]
+		if base == nil || v == nil || len(base.PerSRatioRounds) == 0 {
+			continue
+		}
+		var qs []float64
+		for i := range min(len(base.PerSRatioRounds), len(v.PerSRatioRounds)) {
+			if base.PerSRatioRounds[i] > 0 {
+				qs = append(qs, v.PerSRatioRounds[i]/base.PerSRatioRounds[i])
+			}
+		}
+		if len(qs) == 0 {
+			continue
+		}
+		q := medianFloat(qs)
+		add(fmt.Sprintf("%s: within %.0f %% of pg-cached's requests/s at concurrency %d", f.variant, 100*f.within, top),
+			fmt.Sprintf("%.2f × (rounds %s)", q, joinFloats(qs, 2)), q >= 1-f.within)
 	}
 	if r.Open != nil {
 		plainLate, plainWaited := 0.0, 0.0
@@ -436,6 +466,7 @@ var variantLabels = map[string][2]string{
 	varSQLiteCached:      {"auth_gate, cache", "SQLite"},
 	varSQLiteUncached:    {"auth_gate, session_cache 0", "SQLite"},
 	varPGAssertion:       {"auth_gate, cache, assertion", "PostgreSQL"},
+	varPGRules:           {"auth_gate, cache, admin, 10 require rules", "PostgreSQL"},
 	varPGEverything:      {"auth_gate, cache, assertion, admin, 10 require rules", "PostgreSQL"},
 }
 
