@@ -5,30 +5,39 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/authgate/authgate/internal/testsupport"
+	"github.com/authgate/authgate/internal/testsupport/fakeidp"
 )
 
 // TestFaults_KillingAnInstanceMidWriteLosesNothing: SPEC §13 says killing an
 // instance mid-request loses no committed write and leaves nothing
 // half-done. Two instances share a database through PgBouncer (the
-// deployment §13 describes); instance A takes concurrent sign-ups and
-// password resets and is killed with SIGKILL in the middle of them. Then:
-// every sign-up A acknowledged exists whole and signs in on B at once; no
-// user lacks its credential account; every reset is all or nothing (the new
-// password works, the token is spent and the old sessions are refused, or
-// none of that happened and the token still works).
+// deployment §13 describes); instance A takes concurrent sign-ups, social
+// sign-ups (callbacks from an OpenID provider) and password resets and is
+// killed with SIGKILL in the middle of them. Then: every sign-up A
+// acknowledged exists whole and signs in on B at once; no user lacks its
+// credential or provider account; every social sign-up A acknowledged
+// signs in through the provider on B into the same user; every reset is all
+// or nothing (the new password works, the token is spent and the old
+// sessions are refused, or none of that happened and the token still
+// works).
 func TestFaults_KillingAnInstanceMidWriteLosesNothing(t *testing.T) {
 	pooled, direct := testsupport.PgBouncerDSN(t)
 	mb := newMailbox(t)
 	up := testsupport.NewUpstream(t)
-	extra := "session_cache 1m\n\t\trate_limit off\n\t\tnotify_database " + direct + "\n\t\temail_webhook " + mb.URL + "/hook"
+	idp := fakeidp.Start(t, fakeidp.UsersFromLoginHint())
+	extra := "session_cache 1m\n\t\trate_limit off\n\t\tnotify_database " + direct + "\n\t\temail_webhook " + mb.URL + "/hook" +
+		"\n\t\toidc corp {\n\t\t\tissuer " + idp.URL + "\n\t\t\tclient_id " + idp.ClientID + "\n\t\t\tclient_secret " + idp.ClientSecret + "\n\t\t}"
 	siteA := testsupport.StartCaddy(t, gatedSite(pooled, up.HostPort(), extra))
 	siteB := testsupport.StartCaddy(t, gatedSite(pooled, up.HostPort(), extra))
+	idp.AllowRedirectURI(siteA.BaseURL + "/auth/callback/corp")
+	idp.AllowRedirectURI(siteB.BaseURL + "/auth/callback/corp")
 	waitListeners(t, direct, 2)
 	b := newClient(t, siteB.BaseURL)
 
@@ -80,14 +89,15 @@ func TestFaults_KillingAnInstanceMidWriteLosesNothing(t *testing.T) {
 		return resp.StatusCode, nil
 	}
 	var (
-		mu        sync.Mutex
-		signedUp  []string
-		resetOK   = map[int]bool{}
-		killed    = make(chan struct{})
-		wg        sync.WaitGroup
-		failures  int
-		busy      int
-		nextReset int
+		mu         sync.Mutex
+		signedUp   []string
+		resetOK    = map[int]bool{}
+		killed     = make(chan struct{})
+		wg         sync.WaitGroup
+		failures   int
+		busy       int
+		nextReset  int
+		socialDone []string
 	)
 	for w := range 8 {
 		wg.Add(1)
@@ -123,6 +133,19 @@ func TestFaults_KillingAnInstanceMidWriteLosesNothing(t *testing.T) {
 					mu.Unlock()
 					continue
 				}
+				if i%4 == 3 {
+					email := fmt.Sprintf("social-%d-%d@example.com", w, i)
+					ok, err := socialSignIn(siteA.BaseURL, email)
+					mu.Lock()
+					switch {
+					case err != nil:
+						failures++
+					case ok:
+						socialDone = append(socialDone, email)
+					}
+					mu.Unlock()
+					continue
+				}
 				email := fmt.Sprintf("load-%d-%d@example.com", w, i)
 				status, err := post("/auth/sign-up/email", `{"name":"Load","email":"`+email+`","password":"password123"}`)
 				mu.Lock()
@@ -144,14 +167,14 @@ func TestFaults_KillingAnInstanceMidWriteLosesNothing(t *testing.T) {
 	within(t, 60*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(resetOK) >= 2 && len(signedUp) >= 4
+		return len(resetOK) >= 2 && len(signedUp) >= 4 && len(socialDone) >= 2
 	}, "the load made no progress on A")
 	siteA.Kill()
 	close(killed)
 	wg.Wait()
 	mu.Lock()
-	t.Logf("A killed after %d acknowledged sign-ups, %d acknowledged resets of %d started; %d answered 503 SERVER_BUSY; %d cut off",
-		len(signedUp), len(resetOK), nextReset, busy, failures)
+	t.Logf("A killed after %d acknowledged sign-ups, %d acknowledged social sign-ups, %d acknowledged resets of %d started; %d answered 503 SERVER_BUSY; %d cut off",
+		len(signedUp), len(socialDone), len(resetOK), nextReset, busy, failures)
 	if nextReset == resets {
 		t.Log("every reset had started before the kill")
 	}
@@ -166,11 +189,29 @@ func TestFaults_KillingAnInstanceMidWriteLosesNothing(t *testing.T) {
 	db := testsupport.OpenDB(t, direct)
 	var orphans int
 	if err := db.Get(&orphans, `SELECT count(*) FROM "user" u WHERE NOT EXISTS
-		(SELECT 1 FROM "account" a WHERE a."userId" = u."id" AND a."providerId" = 'credential' AND a."password" IS NOT NULL)`); err != nil {
+		(SELECT 1 FROM "account" a WHERE a."userId" = u."id" AND (a."providerId" = 'corp'
+			OR a."providerId" = 'credential' AND a."password" IS NOT NULL))`); err != nil {
 		t.Fatal(err)
 	}
 	if orphans != 0 {
-		t.Errorf("%d users without their credential account after the kill", orphans)
+		t.Errorf("%d users without their credential or provider account after the kill", orphans)
+	}
+	// Every social sign-up A acknowledged is one user with one provider
+	// account, and signing in through the provider on B finds it.
+	for _, email := range socialDone {
+		var n int
+		if err := db.Get(&n, `SELECT count(*) FROM "user" u JOIN "account" a ON a."userId" = u."id" AND a."providerId" = 'corp'
+			WHERE u."email" = $1`, email); err != nil || n != 1 {
+			t.Errorf("social sign-up of %s was acknowledged by A, but %d user+account rows (%v)", email, n, err)
+			continue
+		}
+		if ok, err := socialSignIn(siteB.BaseURL, email); err != nil || !ok {
+			t.Errorf("social sign-in of %s on B after the kill: %v, %v", email, ok, err)
+		}
+		var users int
+		if err := db.Get(&users, `SELECT count(*) FROM "user" WHERE "email" = $1`, email); err != nil || users != 1 {
+			t.Errorf("%s: %d users after signing in again on B (%v)", email, users, err)
+		}
 	}
 
 	// Every reset is all or nothing.
@@ -218,4 +259,46 @@ func sessionCookie(t *testing.T, resp *http.Response) string {
 	}
 	t.Fatal("no session cookie")
 	return ""
+}
+
+// socialSignIn runs a whole OpenID flow on the site at base for the
+// provider's user email (the fake provider signs in as the login hint), and
+// reports whether it ended signed in: the callback redirected to the
+// callbackURL with a session cookie. An error means the site did not answer
+// (killed).
+func socialSignIn(base, email string) (bool, error) {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("POST", base+"/auth/sign-in/social",
+		strings.NewReader(`{"provider":"corp","callbackURL":"/done","loginHint":"`+email+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return false, err
+	}
+	var start struct{ URL string }
+	err = json.NewDecoder(resp.Body).Decode(&start)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return false, nil
+	}
+	resp, err = c.Get(start.URL) // the provider: redirects to the callback
+	if err != nil {
+		return false, fmt.Errorf("provider: %w", err)
+	}
+	resp.Body.Close()
+	callback := resp.Header.Get("Location")
+	resp, err = c.Get(callback)
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	signedIn := false
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "better-auth.session_token" && ck.Value != "" {
+			signedIn = true
+		}
+	}
+	return resp.StatusCode == http.StatusFound && resp.Header.Get("Location") == "/done" && signedIn, nil
 }
