@@ -9,9 +9,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/chacha20poly1305"
+	"github.com/authgate/authgate/caddyauth/internal/bacrypt"
 )
 
 // Alg and Crv are what Better Auth's jwt plugin generates when its
@@ -61,50 +59,19 @@ func Generate(id string, secret []byte, now time.Time) (Stored, error) {
 	return Stored{ID: id, PublicKey: pubJWK, PrivateKey: string(quoted), CreatedAt: now, Alg: &alg, Crv: &crv}, nil
 }
 
-// Encrypt is Better Auth's symmetricEncrypt with a plain secret:
-// XChaCha20-Poly1305 keyed with SHA-256 of the secret, a random 24-byte
-// nonce prepended, all as lower-case hex.
+// Encrypt is Better Auth's symmetricEncrypt (bacrypt), as its jwt plugin
+// stores private keys.
 func Encrypt(secret []byte, plaintext string) (string, error) {
-	k := sha256.Sum256(secret)
-	aead, err := chacha20poly1305.NewX(k[:])
-	if err != nil {
-		return "", fmt.Errorf("encrypt: %w", err)
-	}
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plaintext)+aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return "", fmt.Errorf("encrypt: %w", err)
-	}
-	return hex.EncodeToString(aead.Seal(nonce, nonce, []byte(plaintext), nil)), nil
+	return bacrypt.Encrypt(secret, plaintext)
 }
 
 // errUndecryptable says that no configured secret opens a private key.
-var errUndecryptable = errors.New("private key does not decrypt with any configured secret")
+var errUndecryptable = bacrypt.ErrDecrypt
 
-// Decrypt is Better Auth's symmetricDecrypt. Its versioned envelope
-// ($ba$<version>$<hex>, BETTER_AUTH_SECRETS) names versions that our list of
-// secrets does not have, so every secret is tried, as for bare hex.
+// Decrypt is Better Auth's symmetricDecrypt (bacrypt): every secret is
+// tried, versioned envelope or bare hex.
 func Decrypt(secrets [][]byte, data string) (string, error) {
-	if rest, ok := strings.CutPrefix(data, "$ba$"); ok {
-		if _, ct, ok := strings.Cut(rest, "$"); ok {
-			data = ct
-		}
-	}
-	raw, err := hex.DecodeString(data)
-	if err != nil || len(raw) < chacha20poly1305.NonceSizeX+chacha20poly1305.Overhead {
-		return "", errUndecryptable
-	}
-	nonce, ct := raw[:chacha20poly1305.NonceSizeX], raw[chacha20poly1305.NonceSizeX:]
-	for _, s := range secrets {
-		k := sha256.Sum256(s)
-		aead, err := chacha20poly1305.NewX(k[:])
-		if err != nil {
-			return "", err
-		}
-		if pt, err := aead.Open(nil, nonce, ct, nil); err == nil {
-			return string(pt), nil
-		}
-	}
-	return "", errUndecryptable
+	return bacrypt.Decrypt(secrets, data)
 }
 
 // Key is a parsed row. Only an EdDSA key whose private half decrypted can
