@@ -260,7 +260,9 @@ func TestAssertion_KeyRotation(t *testing.T) {
 	for i, r := range rows {
 		stored[i] = jwks.Stored(r)
 	}
-	key, ends, err := jwks.Rotate(stored, "rotated-key", []byte(testSecret), t0)
+	// A second after the first key: with equal creation times the key ids
+	// would decide which is older, and ours are random.
+	key, ends, err := jwks.Rotate(stored, "rotated-key", []byte(testSecret), t0.Add(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +293,7 @@ func TestAssertion_KeyRotation(t *testing.T) {
 	if _, ok := tg.jwksKeys()[oldKid]; !ok {
 		t.Fatal("the old key left the key set while tokens it signed could still be live")
 	}
-	setNow(t, t0.Add(jwks.Settle+jwks.Grace+time.Second))
+	setNow(t, t0.Add(jwks.Settle+jwks.Grace+2*time.Second))
 	if _, ok := tg.jwksKeys()[oldKid]; ok {
 		t.Error("the old key is still published after its grace")
 	}
