@@ -240,3 +240,34 @@ func TestQRSVG_DrawsEveryModule(t *testing.T) {
 		t.Fatalf("only %d black modules", n)
 	}
 }
+
+// The two-factor step adds no password hash: a password sign-in of an
+// enrolled user runs exactly one scrypt, through the API or the sign-in
+// page, like anyone's, and the code step runs none.
+func TestTwoFactor_SignInRunsOneScrypt(t *testing.T) {
+	tg := newPagesGate(t, testsupport.SQLiteDSN(t), "two_factor")
+	u := (&tfGate{tg, ""}).enrol("hash@example.com")
+	for _, via := range []struct {
+		name      string
+		challenge func() string
+	}{
+		{"api", func() string { c, _ := (&tfGate{tg, ""}).challenge(u.email, ""); return c }},
+		{"page", func() string { return pageChallenge(t, tg, u.email, "") }},
+	} {
+		t.Run(via.name, func(t *testing.T) {
+			before := histogramCount(t, passwordHashSeconds)
+			tf := via.challenge()
+			if n := histogramCount(t, passwordHashSeconds) - before; n != 1 {
+				t.Errorf("password step ran %d scrypts, want 1", n)
+			}
+			before = histogramCount(t, passwordHashSeconds)
+			w := tg.do(req("POST", "/auth/two-factor/verify-totp", `{"code":"`+twofactor.Code([]byte(u.secret), now())+`"}`, "Origin", site, "Cookie", tf))
+			if w.Code != http.StatusOK {
+				t.Fatalf("verify-totp: %d %s", w.Code, w.Body)
+			}
+			if n := histogramCount(t, passwordHashSeconds) - before; n != 0 {
+				t.Errorf("verify-totp ran %d scrypts, want none", n)
+			}
+		})
+	}
+}

@@ -77,7 +77,7 @@ func buildAuthCommand(cmd *cobra.Command) {
 	cmd.RunE = groupRunE
 
 	users := &cobra.Command{Use: "users", Short: "Creates, lists and deletes users", RunE: groupRunE}
-	users.AddCommand(usersCreateCommand(), usersListCommand(), usersDeleteCommand())
+	users.AddCommand(usersCreateCommand(), usersListCommand(), usersDeleteCommand(), usersTwoFactorResetCommand())
 	sessions := &cobra.Command{Use: "sessions", Short: "Lists and revokes sessions", RunE: groupRunE}
 	sessions.AddCommand(sessionsListCommand(), sessionsRevokeCommand())
 	cmd.AddCommand(migrateCommand(), users, sessions, webhookKeyCommand())
