@@ -130,43 +130,58 @@ func (g *Gate) handleTwoFactorEnable(w http.ResponseWriter, r *http.Request) *ap
 	if e := b.err(); e != nil {
 		return e
 	}
-	if e := g.checkTwoFactorPassword(r, res.user.ID, pw); e != nil {
+	if method == "otp" {
+		// Better Auth checks the password first: a wrong one answers that.
+		if e := g.checkTwoFactorPassword(r, res.user.ID, pw); e != nil {
+			return e
+		}
+		return errOTPNotConfigured
+	}
+	uri, codes, e := g.enableTwoFactor(r, res, pw, issuer)
+	if e != nil {
 		return e
 	}
-	if method == "otp" {
-		return errOTPNotConfigured
+	writeJSON(w, http.StatusOK, struct {
+		Method      string   `json:"method"`
+		TOTPURI     string   `json:"totpURI"`
+		BackupCodes []string `json:"backupCodes"`
+	}{"totp", uri, codes})
+	return nil
+}
+
+// enableTwoFactor checks the password, then stores a new secret and backup
+// codes, unverified, and returns the otpauth URI and the codes: the core of
+// POST /two-factor/enable, shared with the enrolment page.
+func (g *Gate) enableTwoFactor(r *http.Request, res *authResult, pw, issuer string) (string, []string, *apiError) {
+	if e := g.checkTwoFactorPassword(r, res.user.ID, pw); e != nil {
+		return "", nil, e
 	}
 	existing, err := g.store().TwoFactorByUser(r.Context(), res.user.ID)
 	switch {
 	case err == nil && existing.IsVerified():
-		return errTOTPAlreadyEnabled
+		return "", nil, errTOTPAlreadyEnabled
 	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return g.storeError(r, opTwoFactor, err)
+		return "", nil, g.storeError(r, opTwoFactor, err)
 	}
 	codes := twofactor.NewBackupCodes()
 	secret := twofactor.NewSecret()
 	key := g.secrets()[0]
 	encSecret, err := twofactor.Encrypt(key, secret)
 	if err != nil {
-		return errInternal
+		return "", nil, errInternal
 	}
 	encCodes, err := twofactor.EncryptBackupCodes(key, codes)
 	if err != nil {
-		return errInternal
+		return "", nil, errInternal
 	}
 	if err := g.store().SaveTwoFactor(r.Context(), res.user.ID, encSecret, encCodes, false); err != nil {
-		return g.storeError(r, opTwoFactor, err)
+		return "", nil, g.storeError(r, opTwoFactor, err)
 	}
 	if issuer == "" {
 		issuer = g.twoFactorIssuer()
 	}
 	g.audit(r, "two-factor-enrolment-started", res.user.ID, res.session.ID)
-	writeJSON(w, http.StatusOK, struct {
-		Method      string   `json:"method"`
-		TOTPURI     string   `json:"totpURI"`
-		BackupCodes []string `json:"backupCodes"`
-	}{"totp", twofactor.URI(issuer, res.user.Email, secret), codes})
-	return nil
+	return twofactor.URI(issuer, res.user.Email, secret), codes, nil
 }
 
 // handleTwoFactorTOTPURI is POST /two-factor/get-totp-uri.
@@ -270,6 +285,16 @@ func (g *Gate) handleTwoFactorDisable(w http.ResponseWriter, r *http.Request) *a
 	if e := b.err(); e != nil {
 		return e
 	}
+	if e := g.disableTwoFactor(w, r, res, pw); e != nil {
+		return e
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"status": true})
+	return nil
+}
+
+// disableTwoFactor is the core of POST /two-factor/disable, shared with the
+// enrolment page: on success the caller holds a new session cookie.
+func (g *Gate) disableTwoFactor(w http.ResponseWriter, r *http.Request, res *authResult, pw string) *apiError {
 	// Better Auth's sensitive session: read from the database, not a cache.
 	if _, _, err := g.store().SessionByToken(r.Context(), res.session.Token); errors.Is(err, store.ErrNotFound) {
 		return errUnauthorized
@@ -300,6 +325,5 @@ func (g *Gate) handleTwoFactorDisable(w http.ResponseWriter, r *http.Request) *a
 		}
 	}
 	g.audit(r, "two-factor-disabled", res.user.ID, res.session.ID)
-	writeJSON(w, http.StatusOK, map[string]bool{"status": true})
 	return nil
 }

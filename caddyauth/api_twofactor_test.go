@@ -523,7 +523,7 @@ func TestTwoFactor_SchemaPresentWithoutConfig(t *testing.T) {
 	if w := plain.post("/two-factor/verify-totp", `{"code":"`+twofactor.Code([]byte(u.secret), now())+`"}`, c); w.Code != http.StatusOK {
 		t.Fatalf("verify on a gate without two_factor: %d %s", w.Code, w.Body)
 	}
-	// The built-in pages have no code step yet: they refuse, never let in.
+	// A database without the schema has no two-factor endpoints.
 	fresh := &tfGate{newTestGate(t, testsupport.SQLiteDSN(t), ""), ""}
 	if w := fresh.post("/two-factor/verify-totp", `{"code":"123456"}`, ""); w.Code != http.StatusNotFound {
 		t.Fatalf("two-factor endpoint on a database without the schema: %d", w.Code)

@@ -167,40 +167,61 @@ func (g *Gate) handleTwoFactorVerifyTOTP(w http.ResponseWriter, r *http.Request)
 	if e := b.err(); e != nil {
 		return e
 	}
-	a, e := g.beginTwoFactorAttempt(w, r)
+	a, token, e := g.verifyTOTP(w, r, code, trust)
 	if e != nil {
 		return e
 	}
+	writeTwoFactorVerified(w, token, a)
+	return nil
+}
+
+// writeTwoFactorVerified is the answer of a verified code: the session
+// token and the user.
+func writeTwoFactorVerified(w http.ResponseWriter, token string, a *twoFactorAttempt) {
+	writeJSON(w, http.StatusOK, struct {
+		Token string    `json:"token"`
+		User  wire.User `json:"user"`
+	}{token, userWithTwoFactor(a.user)})
+}
+
+// verifyTOTP is the code check of verify-totp, shared by the API and the
+// built-in pages: it returns the attempt and the token of the session the
+// caller now holds (started here during sign-in, rotated on enrolment).
+func (g *Gate) verifyTOTP(w http.ResponseWriter, r *http.Request, code string, trust bool) (*twoFactorAttempt, string, *apiError) {
+	a, e := g.beginTwoFactorAttempt(w, r)
+	if e != nil {
+		return nil, "", e
+	}
 	tf, err := g.store().TwoFactorByUser(r.Context(), a.user.ID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && a.signIn() && !tf.IsVerified()) {
-		return errTOTPNotEnabled
+		return nil, "", errTOTPNotEnabled
 	}
 	if err != nil {
-		return g.storeError(r, opTwoFactor, err)
+		return nil, "", g.storeError(r, opTwoFactor, err)
 	}
 	if e := g.checkLock(r, a, tf); e != nil {
-		return e
+		return nil, "", e
 	}
 	if e := g.takeTry(w, r, a); e != nil {
-		return e
+		return nil, "", e
 	}
 	secret, err := twofactor.Decrypt(g.secrets(), tf.Secret)
 	if err != nil {
 		g.rearm(r, a, a.tries)
-		return g.undecryptable(r, a.user.ID, err)
+		return nil, "", g.undecryptable(r, a.user.ID, err)
 	}
 	key, ok := twofactor.Key(secret)
 	if !ok {
 		g.rearm(r, a, a.tries)
-		return g.undecryptable(r, a.user.ID, errors.New("bad base32 secret"))
+		return nil, "", g.undecryptable(r, a.user.ID, errors.New("bad base32 secret"))
 	}
 	if _, ok := twofactor.Verify(key, code, now()); !ok {
 		g.failed(r, a, tf, "totp")
-		return errInvalidCode
+		return nil, "", errInvalidCode
 	}
 	if a.signIn() {
 		if err := g.store().ResetTwoFactorFailures(r.Context(), tf.ID); err != nil {
-			return g.storeError(r, opTwoFactor, err)
+			return nil, "", g.storeError(r, opTwoFactor, err)
 		}
 	}
 	var rotated *store.Session
@@ -208,73 +229,65 @@ func (g *Gate) handleTwoFactorVerifyTOTP(w http.ResponseWriter, r *http.Request)
 		// The first correct code completes the enrolment.
 		if !a.user.TwoFactorEnabled {
 			if err := g.store().SetTwoFactorEnabled(r.Context(), a.user.ID, true, now()); err != nil {
-				return g.storeError(r, opTwoFactor, err)
+				return nil, "", g.storeError(r, opTwoFactor, err)
 			}
 			g.forgetUsers(a.user.ID)
 			a.user.TwoFactorEnabled = true
 			if !a.signIn() {
 				s, e := g.rotateSession(w, r, a.res)
 				if e != nil {
-					return e
+					return nil, "", e
 				}
 				rotated = &s
 			}
 			g.audit(r, "two-factor-enabled", a.user.ID, "")
 		}
 		if err := g.store().SetTwoFactorVerified(r.Context(), tf.ID); err != nil {
-			return g.storeError(r, opTwoFactor, err)
+			return nil, "", g.storeError(r, opTwoFactor, err)
 		}
 	}
-	return g.twoFactorVerified(w, r, a, trust, rotated)
+	token, e := g.twoFactorVerified(w, r, a, trust, rotated)
+	return a, token, e
 }
 
 // twoFactorVerified is Better Auth's valid(): during sign-in, the challenge
 // is consumed (once: a replayed cookie finds nothing) and the session
 // starts; with a session, the caller's (or the rotated) token is returned.
-func (g *Gate) twoFactorVerified(w http.ResponseWriter, r *http.Request, a *twoFactorAttempt, trust bool, rotated *store.Session) *apiError {
+func (g *Gate) twoFactorVerified(w http.ResponseWriter, r *http.Request, a *twoFactorAttempt, trust bool, rotated *store.Session) (string, *apiError) {
 	if !a.signIn() {
 		// Better Auth answers the pre-rotation token here, which it has
 		// just deleted; the new one is what the client can use.
-		token := a.res.session.Token
 		if rotated != nil {
-			token = rotated.Token
+			return rotated.Token, nil
 		}
-		writeJSON(w, http.StatusOK, struct {
-			Token string    `json:"token"`
-			User  wire.User `json:"user"`
-		}{token, userWithTwoFactor(a.user)})
-		return nil
+		return a.res.session.Token, nil
 	}
 	secure := g.isSecure(r)
 	t := now()
 	userID, err := g.store().ConsumeVerification(r.Context(), a.challenge, t)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && userID != a.user.ID) {
 		expireCookie(w.Header(), cookieName(twoFactorCookie, secure), secure)
-		return errTwoFactorCookie
+		return "", errTwoFactorCookie
 	}
 	if err != nil {
-		return g.storeError(r, opTwoFactor, err)
+		return "", g.storeError(r, opTwoFactor, err)
 	}
 	sess, err := g.startSession(r, a.user.ID, a.dontRemember)
 	if err != nil {
-		return g.storeError(r, opSignInSession, err)
+		return "", g.storeError(r, opSignInSession, err)
 	}
 	g.signedIn(r, a.user.ID, sess.ID)
 	g.setSessionCookie(w, r, sess.Token, a.dontRemember)
 	expireCookie(w.Header(), cookieName(twoFactorCookie, secure), secure)
 	if trust {
 		if e := g.trustDevice(w, r, a.user.ID, t); e != nil {
-			return e
+			return "", e
 		}
 		// As Better Auth: a trusted device drops the rememberMe=false marker
 		// (the session cookie itself stays a browser-session cookie).
 		expireCookie(w.Header(), cookieName(dontRememberCookie, secure), secure)
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Token string    `json:"token"`
-		User  wire.User `json:"user"`
-	}{sess.Token, userWithTwoFactor(a.user)})
-	return nil
+	return sess.Token, nil
 }
 
 // handleTwoFactorVerifyBackupCode is POST /two-factor/verify-backup-code.
@@ -292,55 +305,13 @@ func (g *Gate) handleTwoFactorVerifyBackupCode(w http.ResponseWriter, r *http.Re
 	if e := b.err(); e != nil {
 		return e
 	}
-	a, e := g.beginTwoFactorAttempt(w, r)
+	a, token, e := g.verifyBackupCode(w, r, code, trust, disableSession)
 	if e != nil {
 		return e
 	}
-	tf, err := g.store().TwoFactorByUser(r.Context(), a.user.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return errBackupCodesNotEnabled
-	}
-	if err != nil {
-		return g.storeError(r, opTwoFactor, err)
-	}
-	if e := g.checkLock(r, a, tf); e != nil {
-		return e
-	}
-	if e := g.takeTry(w, r, a); e != nil {
-		return e
-	}
-	codes, err := twofactor.DecryptBackupCodes(g.secrets(), tf.BackupCodes)
-	if errors.Is(err, twofactor.ErrDecrypt) {
-		g.rearm(r, a, a.tries)
-		return g.undecryptable(r, a.user.ID, err)
-	}
-	// A list that is not JSON verifies nothing, as Better Auth's
-	// safeJSONParse gives null.
-	rest, ok := twofactor.UseBackupCode(codes, code)
-	if err != nil || !ok {
-		g.failed(r, a, tf, "backup_code")
-		return errInvalidBackupCode
-	}
-	enc, err := twofactor.EncryptBackupCodes(g.secrets()[0], rest)
-	if err != nil {
-		return errInternal
-	}
-	swapped, err := g.store().SwapBackupCodes(r.Context(), tf.ID, tf.BackupCodes, enc)
-	if err != nil {
-		return g.storeError(r, opTwoFactor, err)
-	}
-	if !swapped {
-		// Another request spent a code of this list meanwhile.
-		return errBackupCodeConflict
-	}
-	if a.signIn() {
-		if err := g.store().ResetTwoFactorFailures(r.Context(), tf.ID); err != nil {
-			return g.storeError(r, opTwoFactor, err)
-		}
-	}
-	g.audit(r, "two-factor-backup-code-used", a.user.ID, "", zap.Int("backup_codes_left", len(rest)))
 	if !disableSession {
-		return g.twoFactorVerified(w, r, a, trust, nil)
+		writeTwoFactorVerified(w, token, a)
+		return nil
 	}
 	// Better Auth answers without a session here; during sign-in the
 	// token is absent (undefined) and the challenge stays.
@@ -353,4 +324,62 @@ func (g *Gate) handleTwoFactorVerifyBackupCode(w http.ResponseWriter, r *http.Re
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// verifyBackupCode is the code check of verify-backup-code, shared by the
+// API and the built-in pages. Unless disableSession, it returns the token
+// of the session the caller now holds.
+func (g *Gate) verifyBackupCode(w http.ResponseWriter, r *http.Request, code string, trust, disableSession bool) (*twoFactorAttempt, string, *apiError) {
+	a, e := g.beginTwoFactorAttempt(w, r)
+	if e != nil {
+		return nil, "", e
+	}
+	tf, err := g.store().TwoFactorByUser(r.Context(), a.user.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", errBackupCodesNotEnabled
+	}
+	if err != nil {
+		return nil, "", g.storeError(r, opTwoFactor, err)
+	}
+	if e := g.checkLock(r, a, tf); e != nil {
+		return nil, "", e
+	}
+	if e := g.takeTry(w, r, a); e != nil {
+		return nil, "", e
+	}
+	codes, err := twofactor.DecryptBackupCodes(g.secrets(), tf.BackupCodes)
+	if errors.Is(err, twofactor.ErrDecrypt) {
+		g.rearm(r, a, a.tries)
+		return nil, "", g.undecryptable(r, a.user.ID, err)
+	}
+	// A list that is not JSON verifies nothing, as Better Auth's
+	// safeJSONParse gives null.
+	rest, ok := twofactor.UseBackupCode(codes, code)
+	if err != nil || !ok {
+		g.failed(r, a, tf, "backup_code")
+		return nil, "", errInvalidBackupCode
+	}
+	enc, err := twofactor.EncryptBackupCodes(g.secrets()[0], rest)
+	if err != nil {
+		return nil, "", errInternal
+	}
+	swapped, err := g.store().SwapBackupCodes(r.Context(), tf.ID, tf.BackupCodes, enc)
+	if err != nil {
+		return nil, "", g.storeError(r, opTwoFactor, err)
+	}
+	if !swapped {
+		// Another request spent a code of this list meanwhile.
+		return nil, "", errBackupCodeConflict
+	}
+	if a.signIn() {
+		if err := g.store().ResetTwoFactorFailures(r.Context(), tf.ID); err != nil {
+			return nil, "", g.storeError(r, opTwoFactor, err)
+		}
+	}
+	g.audit(r, "two-factor-backup-code-used", a.user.ID, "", zap.Int("backup_codes_left", len(rest)))
+	if disableSession {
+		return a, "", nil
+	}
+	token, e := g.twoFactorVerified(w, r, a, trust, nil)
+	return a, token, e
 }

@@ -179,6 +179,8 @@ type pageData struct {
 
 	// Social are the "Continue with" links (pages_social.go).
 	Social []socialButton
+	// TwoFactor is what the two-factor pages show (pages_twofactor.go).
+	TwoFactor *twoFactorPage
 }
 
 // target is where a successful form sends the browser.
@@ -334,6 +336,10 @@ func (g *Gate) postSignIn(w http.ResponseWriter, r *http.Request, p *pageData) *
 	}
 	_, _, e = g.signIn(w, r, email, password, !rememberMe)
 	settle(e)
+	if e == errTwoFactorPending {
+		seeOther(w, g.twoFactorSignInStep(p))
+		return nil
+	}
 	if e != nil {
 		return e
 	}

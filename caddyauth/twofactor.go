@@ -111,8 +111,9 @@ func (g *Gate) twoFactorUsable() bool {
 
 // twoFactorDetour reports whether a sign-in of an enrolled user may go on
 // to the two-factor step rather than be refused: a password sign-in through
-// the JSON API (Better Auth's after-hook runs on /sign-in/email only; the
-// built-in pages have no code step yet) on a database that has the plugin.
+// the JSON API or the sign-in page, which posts as /sign-in/email (Better
+// Auth's after-hook runs on /sign-in/email only), on a database that has the
+// plugin.
 func (g *Gate) twoFactorDetour(r *http.Request) bool {
 	return r.URL.Path == g.cfg.basePath+"/sign-in/email" && g.twoFactorUsable()
 }

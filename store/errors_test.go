@@ -99,6 +99,7 @@ func storeCalls(st *Store) map[string]func(ctx context.Context) error {
 		"SetBackupCodes":         func(ctx context.Context) error { return st.SetBackupCodes(ctx, "id", "c") },
 		"SetTwoFactorEnabled":    func(ctx context.Context) error { return st.SetTwoFactorEnabled(ctx, "id", true, now) },
 		"DisableTwoFactor":       func(ctx context.Context) error { return st.DisableTwoFactor(ctx, "id", now) },
+		"ResetTwoFactor":         func(ctx context.Context) error { _, err := st.ResetTwoFactor(ctx, "id", now); return err },
 		"RecordTwoFactorFailure": func(ctx context.Context) error { return st.RecordTwoFactorFailure(ctx, "id", 10, time.Minute, now) },
 		"ResetTwoFactorFailures": func(ctx context.Context) error { return st.ResetTwoFactorFailures(ctx, "id") },
 		"UnlockExpiredTwoFactor": func(ctx context.Context) error { return st.UnlockExpiredTwoFactor(ctx, "id", now) },

@@ -68,6 +68,7 @@ type twoFactorQueries struct {
 	resetFailures  string
 	unlockExpired  string
 	challenge      string
+	deleteTrusted  string
 }
 
 var twoFactorFields = []string{"id", "userId", "secret", "backupCodes", "verified", "failedVerificationCount", "lockedUntil"}
@@ -100,6 +101,9 @@ func buildTwoFactorQueries(l layout, d *dialect) twoFactorQueries {
 			WHERE "identifier" = ? AND ` + d.cmpTime(`{expiresAt}`) + ` > ?
 			ORDER BY ` + d.cmpTime(`{createdAt}`) + ` DESC LIMIT 1`)
 	q.setUserEnabled = x(`UPDATE "user" SET {twoFactorEnabled} = ?, {updatedAt} = ? WHERE "id" = ?`)
+	// Trusted devices are verification rows "trust-device-<32>" whose value
+	// is the user id (no '%' or '_' in the prefix, so LIKE is exact).
+	q.deleteTrusted = x(`DELETE FROM "verification" WHERE "identifier" LIKE 'trust-device-%' AND "value" = ?`)
 	return q
 }
 
@@ -243,6 +247,39 @@ func (s *Store) DisableTwoFactor(ctx context.Context, userID string, now time.Ti
 		return wrap(op, err)
 	}
 	return nil
+}
+
+// ResetTwoFactor is an operator's reset of a user who lost their second
+// factor: two-factor off, the plugin's row gone, and every device the user
+// trusted forgotten, so that enrolling again asks for a code everywhere.
+// It returns how many trusted devices were forgotten.
+func (s *Store) ResetTwoFactor(ctx context.Context, userID string, now time.Time) (int, error) {
+	ctx, cancel := bound(ctx)
+	defer cancel()
+	op := "reset two-factor of " + userID
+	q, err := s.twoFactorReady(ctx)
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	var trusted int64
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, q.twoFactor.setUserEnabled, false, q.timeArg(normTime(now)), userID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, q.twoFactor.deleteByUser, userID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, q.twoFactor.deleteTrusted, userID)
+		if err != nil {
+			return err
+		}
+		trusted, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	return int(trusted), nil
 }
 
 // RecordTwoFactorFailure counts one failed sign-in verification on row id

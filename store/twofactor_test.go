@@ -295,3 +295,55 @@ func TestTwoFactor_NullColumnsReadAsBetterAuthDoes(t *testing.T) {
 		})
 	}
 }
+
+// An operator's reset forgets the user's trusted devices too (and nobody
+// else's, nor other verification rows), so that enrolling again asks for a
+// code on every device.
+func TestTwoFactor_ResetForgetsTrustedDevices(t *testing.T) {
+	for _, f := range pluginFixtures() {
+		t.Run(f.name, func(t *testing.T) {
+			st := f.open(t, nil, Options{})
+			ctx := testCtx(t)
+			if err := st.EnsureTwoFactorSchema(ctx); err != nil {
+				t.Fatal(err)
+			}
+			u, other := mkUser(t, st, "tf@example.com"), mkUser(t, st, "other@example.com")
+			for _, who := range []User{u, other} {
+				if err := st.SaveTwoFactor(ctx, who.ID, "s", "c", true); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.SetTwoFactorEnabled(ctx, who.ID, true, testNow); err != nil {
+					t.Fatal(err)
+				}
+			}
+			exp := testNow.Add(time.Hour)
+			for id, value := range map[string]string{
+				"trust-device-a": u.ID, "trust-device-b": u.ID, "trust-device-c": other.ID,
+				"2fa-x": u.ID, // a pending challenge is not a trusted device
+			} {
+				if err := st.CreateVerification(ctx, id, value, exp, testNow); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, err := st.ResetTwoFactor(ctx, u.ID, testNow)
+			if err != nil || n != 2 {
+				t.Fatalf("ResetTwoFactor = %d, %v; want 2 trusted devices forgotten", n, err)
+			}
+			if got, _ := st.UserByID(ctx, u.ID); got.TwoFactorEnabled {
+				t.Fatal("user still enabled")
+			}
+			if _, err := st.TwoFactorByUser(ctx, u.ID); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("row after reset: %v", err)
+			}
+			for id, want := range map[string]bool{"trust-device-a": false, "trust-device-b": false, "trust-device-c": true, "2fa-x": true} {
+				_, err := st.VerificationValue(ctx, id, testNow)
+				if (err == nil) != want {
+					t.Errorf("%s after reset: %v, want kept=%v", id, err, want)
+				}
+			}
+			if got, _ := st.UserByID(ctx, other.ID); !got.TwoFactorEnabled {
+				t.Fatal("another user's two-factor was reset")
+			}
+		})
+	}
+}

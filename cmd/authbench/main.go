@@ -30,9 +30,12 @@
 //     against a fake provider in this process, on sites of their own; the
 //     callback's latency net of the provider's time at --social-rate
 //     flows/s, flows/s at each --social-concurrency, and starts alone,
-//     checked to write no row (social.go).
+//     checked to write no row (social.go);
+//   - twofactor (not run by default): POST /auth/two-factor/verify-totp at
+//     --twofactor-rate requests/s, completing sign-in detours and with a
+//     session, against get-session at the same rate (twofactor.go).
 //
-// --legs picks among the four. Only loopback addresses are used. The run is bounded by --timeout (what
+// --legs picks among the five. Only loopback addresses are used. The run is bounded by --timeout (what
 // was measured by then is still printed); temporary databases, files and
 // processes are removed on exit and on Ctrl-C.
 package main
@@ -75,6 +78,8 @@ type config struct {
 	json        bool
 	socialRate  float64
 	socialConc  []int
+	// twoFactorRate: the twofactor leg's requests/s (twofactor.go).
+	twoFactorRate float64
 }
 
 // The variants of the gate leg, in the order they are reported.
@@ -104,7 +109,7 @@ const (
 
 var allVariants = []string{varPlain, varPlainHeaders, varPGCached, varPGUncached, varPgBouncerUncached, varSQLiteCached, varSQLiteUncached, varPGRules, varPGAssertion, varPGEverything}
 
-var allLegs = []string{"gate", "open", "signin", "social"}
+var allLegs = []string{"gate", "open", "signin", "social", "twofactor"}
 
 // defaultLegs leave out social, which `make bench` need not run.
 var defaultLegs = []string{"gate", "open", "signin"}
@@ -126,10 +131,11 @@ func parseFlags(args []string) (config, error) {
 		"length of one gate slice; open-loop slices take 2×, sign-in slices 3× (the 125 % overload 5×)")
 	fs.IntVar(&cfg.rounds, "rounds", 3, "how many times every gate and open-loop slice is repeated (sign-in: 2)")
 	fs.StringVar(&conc, "concurrency", "16,64", "closed-loop concurrencies of the gate leg, comma-separated")
-	fs.StringVar(&legs, "legs", strings.Join(defaultLegs, ","), "legs to run: gate, open, signin, social")
+	fs.StringVar(&legs, "legs", strings.Join(defaultLegs, ","), "legs to run: gate, open, signin, social, twofactor")
 	var socialConc string
 	fs.Float64Var(&cfg.socialRate, "social-rate", 50, "social leg: flows/s of its open loop")
 	fs.StringVar(&socialConc, "social-concurrency", "4,16", "social leg: closed-loop concurrencies, comma-separated")
+	fs.Float64Var(&cfg.twoFactorRate, "twofactor-rate", 100, "twofactor leg: verify-totp requests/s of its open loops")
 	fs.StringVar(&cfg.pgbouncer, "pgbouncer", os.Getenv("TEST_PGBOUNCER_URL"),
 		"a PgBouncer in front of --database's server (transaction pooling; default $TEST_PGBOUNCER_URL): adds the "+varPgBouncerUncached+" variant")
 	fs.StringVar(&cfg.database, "database", os.Getenv("TEST_DATABASE_URL"),
@@ -181,6 +187,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if cfg.socialRate <= 0 || cfg.socialRate > 10000 {
 		return cfg, errors.New("--social-rate must be between 0 and 10000")
+	}
+	if cfg.twoFactorRate <= 0 || cfg.twoFactorRate > 1000 {
+		return cfg, errors.New("--twofactor-rate must be between 0 and 1000")
 	}
 	switch peer {
 	case "":
@@ -343,6 +352,7 @@ type bench struct {
 	idp       *fakeidp.Provider // the social leg's provider
 	idpClient *http.Client
 	social    []*socialSite
+	twoFactor []*twoFactorSite // the twofactor leg's sites
 
 	variants []*variant
 	cleanups []func() // run last first
@@ -388,6 +398,11 @@ func (b *bench) run(ctx context.Context) error {
 	if b.cfg.runs("social") {
 		if err := b.socialLeg(ctx); err != nil {
 			return fmt.Errorf("social leg: %w", err)
+		}
+	}
+	if b.cfg.runs("twofactor") {
+		if err := b.twoFactorLeg(ctx); err != nil {
+			return fmt.Errorf("two-factor leg: %w", err)
 		}
 	}
 	b.rep.Machine.LoadAvgEnd = loadAvg()
@@ -582,6 +597,11 @@ func (b *bench) startOwnCaddy(ctx context.Context) error {
 			b.social = append(b.social, &socialSite{store: store, base: base, client: newClient()})
 			b.idp.AllowRedirectURI(base + "/auth/callback/" + socialProviderID)
 			fmt.Fprintf(&sites, "\n%s {\n%s\treverse_proxy %s\n}\n", base, b.socialSiteBlock(dbs[db], base), upstream)
+		}
+	}
+	if b.cfg.runs("twofactor") {
+		if err := b.twoFactorSites(ctx, dbs, upstream, &sites, &addrs); err != nil {
+			return err
 		}
 	}
 	caddyfile := "{\n\tadmin off\n\tpersist_config off\n}\n" + sites.String()

@@ -27,6 +27,8 @@ type report struct {
 	Social     *socialLegReport `json:"social,omitempty"`
 	Targets    []targetCheck    `json:"targets,omitempty"`
 	Incomplete string           `json:"incomplete,omitempty"`
+
+	TwoFactor *twoFactorLegReport `json:"two_factor,omitempty"` // twofactor.go
 }
 
 type machine struct {
@@ -446,6 +448,9 @@ func checkTargets(r *report) []targetCheck {
 	if r.Social != nil {
 		socialTargets(r.Social, add, func() *targetCheck { return &out[len(out)-1] })
 	}
+	if r.TwoFactor != nil {
+		twoFactorTargets(r.TwoFactor, add)
+	}
 	return out
 }
 
@@ -551,6 +556,9 @@ func (r *report) writeMarkdown(out io.Writer) error {
 	}
 	if s := r.Social; s != nil {
 		writeSocial(w, s)
+	}
+	if s := r.TwoFactor; s != nil {
+		writeTwoFactor(w, s)
 	}
 
 	if len(r.Targets) > 0 {

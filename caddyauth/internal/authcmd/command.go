@@ -80,9 +80,9 @@ func buildAuthCommand(cmd *cobra.Command) {
 	pf.StringSlice("envfile", nil, "Environment file(s) to load first")
 	cmd.RunE = groupRunE
 
-	users := &cobra.Command{Use: "users", Short: "Creates, lists and deletes users; sets roles and bans", RunE: groupRunE}
+	users := &cobra.Command{Use: "users", Short: "Creates, lists and deletes users; sets roles and bans; resets two-factor", RunE: groupRunE}
 	users.AddCommand(usersCreateCommand(), usersListCommand(), usersDeleteCommand(),
-		usersSetRoleCommand(), usersBanCommand(), usersUnbanCommand())
+		usersSetRoleCommand(), usersBanCommand(), usersUnbanCommand(), usersTwoFactorResetCommand())
 	sessions := &cobra.Command{Use: "sessions", Short: "Lists and revokes sessions", RunE: groupRunE}
 	sessions.AddCommand(sessionsListCommand(), sessionsRevokeCommand())
 	cmd.AddCommand(migrateCommand(), users, sessions, webhookKeyCommand())
