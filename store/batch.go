@@ -35,8 +35,15 @@ import (
 // Every queued lookup is answered by a query that starts after it was
 // queued, never by one already running, so a lookup sees every revocation
 // committed before it began, exactly as a query of its own would.
+//
+// Two queries at a time, not more: under load every query planned is CPU
+// the database spends, and fewer queries in flight make the batches bigger.
+// Measured in-process with 32 concurrent uncached requests on 2 CPUs
+// (BenchmarkGate_UncachedPostgresParallel, 2026-12-02): 52–54 µs per
+// request with four, 35–38 µs with two, 34 µs with one; two keeps a second
+// query going while one waits on a slow network round trip.
 const (
-	maxLookupBatches = 4
+	maxLookupBatches = 2
 	maxLookupBatch   = 64
 	// maxPendingLookups is sixteen full batches: far more than a healthy
 	// database ever leaves waiting, few enough to hold little memory.
