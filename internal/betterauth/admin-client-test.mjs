@@ -157,12 +157,32 @@ function ok(res, spec, what) {
 	return res.data;
 }
 
+// MESSAGES are Better Auth's messages of the codes this flow meets
+// (error-codes.mjs of the admin plugin and of the core).
+const MESSAGES = {
+	YOU_ARE_NOT_ALLOWED_TO_LIST_USERS: "You are not allowed to list users",
+	YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS: "You are not allowed to create users",
+	YOU_ARE_NOT_ALLOWED_TO_BAN_USERS: "You are not allowed to ban users",
+	YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE: "You are not allowed to change users role",
+	YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS: "You are not allowed to list users sessions",
+	YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS: "You are not allowed to impersonate users",
+	YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS: "You are not allowed to delete users",
+	YOU_CANNOT_BAN_YOURSELF: "You cannot ban yourself",
+	YOU_CANNOT_REMOVE_YOURSELF: "You cannot remove yourself",
+	YOU_CANNOT_IMPERSONATE_ADMINS: "You cannot impersonate admins",
+	USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL: "User already exists. Use another email.",
+	USER_NOT_FOUND: "User not found",
+	BANNED_USER: "You have been banned from this application. Please contact support if you believe this is an error.",
+	INVALID_EMAIL_OR_PASSWORD: "Invalid email or password",
+};
+
 function failed(res, status, code, what) {
 	check(res && typeof res === "object" && "data" in res && "error" in res, `${what}: the client returned ${show(res)}, not { data, error }`);
 	check(res.error !== null, `${what}: succeeded with data ${show(res.data)}, want error ${status} ${code}`);
 	check(res.data === null, `${what}: data is ${show(res.data)} alongside an error, want null`);
 	check(res.error.status === status && res.error.code === code, `${what}: error ${show(res.error)}, want status ${status} code ${code}`);
 	check(typeof res.error.message === "string" && res.error.message !== "", `${what}: error has no message: ${show(res.error)}`);
+	check(!(code in MESSAGES) || res.error.message === MESSAGES[code], `${what}: message ${show(res.error.message)}, Better Auth says ${show(MESSAGES[code])}`);
 	return res.error;
 }
 
@@ -439,8 +459,11 @@ await step("admin.stopImpersonating", async () => {
 	check(s.user.id === st.ada && s.user.role === "admin", `getSession ${show(s.user)}, want Ada`);
 	const gone = ok(await ada.admin.listUserSessions({ userId: st.carol }), { sessions: T.array }, "admin.listUserSessions");
 	check(!gone.sessions.some((x) => x.token === st.impersonation), "the impersonation session outlives stopImpersonating");
+	// APIError.fromStatus("BAD_REQUEST", {message}): a message, no code.
 	const e = await ada.admin.stopImpersonating();
-	check(e.data === null && e.error?.status === 400, `stopImpersonating when not impersonating: ${show(e)}, want 400`);
+	check(e.data === null && e.error !== null, `stopImpersonating when not impersonating: ${show(e)}, want an error`);
+	shape(e.error, { status: [(v) => v === 400, "400"], statusText: [(v) => v === "Bad Request", "Bad Request"],
+		message: [(v) => v === "You are not impersonating anyone", "You are not impersonating anyone"] }, "stopImpersonating error");
 	return "Ada again; again: 400";
 });
 
