@@ -48,7 +48,10 @@ var adminRoutes = map[string]apiHandler{
 // The admin plugin's errors (error-codes.mjs) and Better Auth's own that
 // its routes throw.
 var (
-	errAdminOff                = &apiError{status: http.StatusNotFound} // as an unknown route
+	errAdminOff = &apiError{status: http.StatusNotFound} // as an unknown route
+	// The plugin's middleware throws APIError.fromStatus("UNAUTHORIZED"),
+	// without the code and message of the core session routes' 401.
+	errAdminUnauthorized       = &apiError{status: http.StatusUnauthorized}
 	errAdminUserNotFound       = newAPIError(http.StatusNotFound, "USER_NOT_FOUND", "User not found")
 	errNotAllowedListUsers     = adminForbidden("YOU_ARE_NOT_ALLOWED_TO_LIST_USERS", "You are not allowed to list users")
 	errNotAllowedGetUser       = adminForbidden("YOU_ARE_NOT_ALLOWED_TO_GET_USER", "You are not allowed to get user")
@@ -101,25 +104,34 @@ func (g *Gate) adminCaller(w http.ResponseWriter, r *http.Request, denied *apiEr
 	if g.admin == nil {
 		return nil, errAdminOff
 	}
-	res, e := g.requireSession(w, r)
+	res, e := g.adminSession(w, r)
 	if e != nil {
 		return nil, e
 	}
 	u, err := g.store().UserByID(r.Context(), res.user.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, errUnauthorized
+		return nil, errAdminUnauthorized
 	}
 	if err != nil {
 		return nil, g.storeError(r, opSession, err)
 	}
 	if u.BannedAt(now()) {
-		return nil, errUnauthorized
+		return nil, errAdminUnauthorized
 	}
 	if !hasAnyRole(splitRoles(effectiveRole(u.Role)), g.admin.roles) {
 		g.auditFailure(r, eventAdminDenied, reasonNotAdmin, u.ID, res.session.ID, zap.String("endpoint", strings.TrimPrefix(r.URL.Path, g.cfg.basePath)))
 		return nil, denied
 	}
 	return &adminCall{res: res, user: u}, nil
+}
+
+// adminSession is requireSession with the admin plugin's 401.
+func (g *Gate) adminSession(w http.ResponseWriter, r *http.Request) (*authResult, *apiError) {
+	res, e := g.requireSession(w, r)
+	if e == errUnauthorized {
+		return nil, errAdminUnauthorized
+	}
+	return res, e
 }
 
 // adminAudit records an admin action on target.

@@ -88,7 +88,7 @@ func (g *Gate) handleAdminStopImpersonating(w http.ResponseWriter, r *http.Reque
 	if g.admin == nil {
 		return errAdminOff
 	}
-	res, e := g.requireSession(w, r)
+	res, e := g.adminSession(w, r)
 	if e != nil {
 		return e
 	}

@@ -86,10 +86,14 @@ func TestAdmin_OnlyAdminsMayCall(t *testing.T) {
 	}
 	for _, ep := range endpoints {
 		t.Run(ep.path, func(t *testing.T) {
-			wantError(t, s.call("", ep.method, ep.path, ep.body), 401, "UNAUTHORIZED")
+			wantBare(t, s.call("", ep.method, ep.path, ep.body), 401)
 			wantError(t, s.call("bob", ep.method, ep.path, ep.body), 403, ep.code)
 			s.audit.want(eventAdminDenied, reasonNotAdmin, s.ids["bob"], "*")
 		})
+	}
+	// As Better Auth's admin middleware, APIError.fromStatus("UNAUTHORIZED").
+	for _, path := range []string{"impersonate-user", "stop-impersonating"} {
+		wantBare(t, s.call("", "POST", path, `{"userId":"`+s.ids["carol"]+`"}`), 401)
 	}
 	if s.gate("carol") != 200 {
 		t.Error("a refused call changed carol's session")
@@ -112,9 +116,8 @@ func TestAdmin_OnlyAdminsMayCall(t *testing.T) {
 	t.Run("admin off", func(t *testing.T) {
 		off := newTestGate(t, testsupport.SQLiteDSN(t), "")
 		cookie, _ := off.signUp("Ada", "ada@example.com", "password123")
-		if w := off.do(req("GET", "/auth/admin/list-users", "", "Cookie", cookie)); w.Code != 404 {
-			t.Errorf("list-users with admin off: %d %s", w.Code, w.Body)
-		}
+		wantBare(t, off.do(req("GET", "/auth/admin/list-users", "", "Cookie", cookie)), 404)
+		wantBare(t, off.do(req("POST", "/auth/admin/stop-impersonating", "", "Cookie", cookie, "Origin", "http://example.com")), 404)
 	})
 	t.Run("roles", func(t *testing.T) {
 		custom := newAdminSite(t, testsupport.SQLiteDSN(t), "admin {\nroles superadmin support\n}")
@@ -398,5 +401,15 @@ func TestAdmin_Impersonation(t *testing.T) {
 	}
 	if code := s.tg.do(req("GET", "/app", "", "Cookie", after)).Code; code != 200 || s.tg.next.header.Get("X-User-Id") != s.ids["ada"] {
 		t.Errorf("ada's own session back: %d %q", code, s.tg.next.header.Get("X-User-Id"))
+	}
+}
+
+// wantBare checks an answer of status with no body at all: Better Auth's
+// APIError.fromStatus(status), which the official client hands over as an
+// error of status and statusText alone, or an unknown route.
+func wantBare(t *testing.T, w *httptest.ResponseRecorder, status int) {
+	t.Helper()
+	if w.Code != status || w.Body.Len() != 0 {
+		t.Errorf("answer %d %q, want %d without a body", w.Code, w.Body, status)
 	}
 }

@@ -40,6 +40,12 @@ func writeAPIError(w http.ResponseWriter, e *apiError) {
 	if e.status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", retryAfterValue)
 	}
+	// Better Auth's APIError.fromStatus(status), thrown without a body, is
+	// answered without one: the client's error is then the status alone.
+	if e.code == "" && e.message == "" {
+		w.WriteHeader(e.status)
+		return
+	}
 	body := struct {
 		Message string `json:"message"`
 		Code    string `json:"code,omitempty"`
