@@ -24,6 +24,7 @@
 
 import { createAuthClient } from "better-auth/client";
 import { adminClient } from "better-auth/client/plugins";
+import { Mismatch, check, isDate, isToken, show, storeSetCookies } from "./helpers.mjs";
 
 const [baseURL, promoteURL] = process.argv.slice(2);
 if (!baseURL || !promoteURL) {
@@ -37,26 +38,6 @@ const trace = process.env.TRACE === "1";
 // ---------------------------------------------------------------- browsers
 
 let last = null;
-
-function storeSetCookies(jar, headers) {
-	for (const line of headers.getSetCookie()) {
-		const [pair, ...attrs] = line.split(";");
-		const eq = pair.indexOf("=");
-		if (eq < 1) continue;
-		const k = pair.slice(0, eq).trim();
-		const v = pair.slice(eq + 1).trim();
-		let expired = false;
-		for (const a of attrs) {
-			const i = a.indexOf("=");
-			const ak = (i < 0 ? a : a.slice(0, i)).trim().toLowerCase();
-			const av = i < 0 ? "" : a.slice(i + 1).trim();
-			if (ak === "max-age" && Number(av) <= 0) expired = true;
-			if (ak === "expires" && Date.parse(av) <= Date.now()) expired = true;
-		}
-		if (expired) jar.delete(k);
-		else jar.set(k, v);
-	}
-}
 
 // jars holds each browser's cookie jar (the client is a Proxy that does
 // not keep properties set on it).
@@ -91,21 +72,6 @@ function browser() {
 
 // ---------------------------------------------------------------- checks
 
-class Mismatch extends Error {}
-function check(cond, msg) {
-	if (!cond) throw new Mismatch(msg);
-}
-function show(v) {
-	if (v instanceof Date) return `Date(${v.toISOString()})`;
-	try {
-		return JSON.stringify(v, (k, x) => (x instanceof Date ? `Date(${x.toISOString()})` : x));
-	} catch {
-		return String(v);
-	}
-}
-
-const isToken = (v) => typeof v === "string" && /^[A-Za-z0-9]{32}$/.test(v);
-const isDate = (v) => v instanceof Date && !Number.isNaN(v.getTime());
 // Dates must arrive as Date objects: the client's JSON parser turns
 // ISO-8601 strings into Dates, so a string means a format it did not know.
 const T = {

@@ -24,6 +24,7 @@
 // last HTTP exchange, and exits 1. Exit 0 means every step passed.
 
 import { createAuthClient } from "better-auth/client";
+import { Mismatch, check, isDate, isToken, show, storeSetCookies } from "./helpers.mjs";
 
 const [baseURL, mailboxURL] = process.argv.slice(2);
 if (!baseURL || !mailboxURL) {
@@ -38,26 +39,6 @@ const trace = process.env.TRACE === "1"; // print every exchange
 
 const jar = new Map(); // cookie name -> value, as the server sent it
 let last = null; // the last exchange, for failure reports
-
-function storeSetCookies(headers) {
-	for (const line of headers.getSetCookie()) {
-		const [pair, ...attrs] = line.split(";");
-		const eq = pair.indexOf("=");
-		if (eq < 1) continue;
-		const name = pair.slice(0, eq).trim();
-		const value = pair.slice(eq + 1).trim();
-		let expired = false;
-		for (const a of attrs) {
-			const i = a.indexOf("=");
-			const k = (i < 0 ? a : a.slice(0, i)).trim().toLowerCase();
-			const v = i < 0 ? "" : a.slice(i + 1).trim();
-			if (k === "max-age" && Number(v) <= 0) expired = true;
-			if (k === "expires" && Date.parse(v) <= Date.now()) expired = true;
-		}
-		if (expired) jar.delete(name);
-		else jar.set(name, value);
-	}
-}
 
 function cookieHeader(cookies = jar) {
 	return [...cookies].map(([k, v]) => `${k}=${v}`).join("; ");
@@ -88,7 +69,7 @@ const client = createAuthClient({
 				setCookie: r.headers.getSetCookie(),
 				body: await r.clone().text(),
 			};
-			storeSetCookies(r.headers);
+			storeSetCookies(jar, r.headers);
 			if (trace) {
 				console.log(`  > ${last.method} ${last.url} origin=${ctx.request.headers.get("origin")} cookie=${show(ctx.request.headers.get("cookie"))} content-type=${show(ctx.request.headers.get("content-type"))}${last.sent ? " " + last.sent : ""}`);
 				console.log(`  < ${last.status} content-type=${show(last.contentType)} set-cookie=${show(last.setCookie)} ${last.body}`);
@@ -99,24 +80,7 @@ const client = createAuthClient({
 
 // ---------------------------------------------------------------- checks
 
-class Mismatch extends Error {}
 const warnings = [];
-
-function check(cond, msg) {
-	if (!cond) throw new Mismatch(msg);
-}
-
-function show(v) {
-	if (v instanceof Date) return `Date(${v.toISOString()})`;
-	try {
-		return JSON.stringify(v, (k, x) => (x instanceof Date ? `Date(${x.toISOString()})` : x));
-	} catch {
-		return String(v);
-	}
-}
-
-const isToken = (v) => typeof v === "string" && /^[A-Za-z0-9]{32}$/.test(v);
-const isDate = (v) => v instanceof Date && !Number.isNaN(v.getTime());
 
 // Field checkers. Dates must arrive as Date objects: the client's JSON
 // parser turns ISO-8601 strings into Dates, so a string here means the

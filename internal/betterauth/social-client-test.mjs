@@ -22,6 +22,7 @@
 // prints the step, the reason and the last exchange, and exits 1.
 
 import { createAuthClient } from "better-auth/client";
+import { Mismatch, check, isDate, isToken, show, storeSetCookies } from "./helpers.mjs";
 
 const [baseURL, provider, email, name, image] = process.argv.slice(2);
 if (!baseURL || !provider || !email || !name || image === undefined) {
@@ -36,26 +37,6 @@ const trace = process.env.TRACE === "1";
 
 const jar = new Map(); // the site's cookies
 let last = null;
-
-function storeSetCookies(headers) {
-	for (const line of headers.getSetCookie()) {
-		const [pair, ...attrs] = line.split(";");
-		const eq = pair.indexOf("=");
-		if (eq < 1) continue;
-		const k = pair.slice(0, eq).trim();
-		const v = pair.slice(eq + 1).trim();
-		let expired = false;
-		for (const a of attrs) {
-			const i = a.indexOf("=");
-			const ak = (i < 0 ? a : a.slice(0, i)).trim().toLowerCase();
-			const av = i < 0 ? "" : a.slice(i + 1).trim();
-			if (ak === "max-age" && Number(av) <= 0) expired = true;
-			if (ak === "expires" && Date.parse(av) <= Date.now()) expired = true;
-		}
-		if (expired) jar.delete(k);
-		else jar.set(k, v);
-	}
-}
 
 const cookieHeader = () => [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
 
@@ -77,7 +58,7 @@ const client = createAuthClient({
 		},
 		async onResponse(ctx) {
 			record(last.method, last.url, ctx.response, await ctx.response.clone().text());
-			storeSetCookies(ctx.response.headers);
+			storeSetCookies(jar, ctx.response.headers);
 		},
 	},
 });
@@ -94,7 +75,7 @@ async function navigate(url) {
 		signal: AbortSignal.timeout(10_000),
 	});
 	record("GET", url, r, await r.text());
-	if (toSite) storeSetCookies(r.headers);
+	if (toSite) storeSetCookies(jar, r.headers);
 	check(r.status === 302 || r.status === 303, `GET ${url}: ${r.status}, want a redirect`);
 	const loc = r.headers.get("location");
 	check(loc, `GET ${url}: ${r.status} without a Location`);
@@ -103,20 +84,6 @@ async function navigate(url) {
 
 // ---------------------------------------------------------------- checks
 
-class Mismatch extends Error {}
-function check(cond, msg) {
-	if (!cond) throw new Mismatch(msg);
-}
-function show(v) {
-	try {
-		return JSON.stringify(v, (k, x) => (x instanceof Date ? `Date(${x.toISOString()})` : x));
-	} catch {
-		return String(v);
-	}
-}
-
-const isToken = (v) => typeof v === "string" && /^[A-Za-z0-9]{32}$/.test(v);
-const isDate = (v) => v instanceof Date && !Number.isNaN(v.getTime());
 const T = {
 	id: [isToken, "a 32-character [A-Za-z0-9] id"],
 	token: [isToken, "a 32-character [A-Za-z0-9] token"],
