@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"testing"
-	"time"
 
 	"github.com/authgate/authgate/internal/testsupport"
 )
@@ -71,16 +68,8 @@ func runAdminClient(t *testing.T, node, dir, base, dsn string, logs func() strin
 	}))
 	defer hook.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), clientTestTimeout)
-	defer cancel()
 	args := []string{"admin-client-test.mjs", base, hook.URL + "/promote"}
-	cmd := exec.CommandContext(ctx, node, args...)
-	cmd.Dir = dir
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("timed out after %s", clientTestTimeout)
-	}
+	out, err := runClientScript(node, dir, args...)
 	if err != nil {
 		t.Fatalf("node %v: %v\n--- client output ---\n%s--- server logs ---\n%s", args, err, out, logs())
 	}

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"os/exec"
 	"testing"
-	"time"
 
 	"github.com/authgate/authgate/internal/testsupport"
 	"github.com/authgate/authgate/internal/testsupport/fakeidp"
@@ -67,16 +64,8 @@ func TestOfficialBetterAuthClient_SocialSignInAgainstBetterAuth(t *testing.T) {
 // provider "corp" signs in as user.
 func runSocialClient(t *testing.T, node, dir, base string, user fakeidp.User, logs func() string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), clientTestTimeout)
-	defer cancel()
 	args := []string{"social-client-test.mjs", base, "corp", user.Email, user.Name, user.Picture}
-	cmd := exec.CommandContext(ctx, node, args...)
-	cmd.Dir = dir
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("timed out after %s", clientTestTimeout)
-	}
+	out, err := runClientScript(node, dir, args...)
 	if err != nil {
 		t.Fatalf("node %v: %v\n--- client output ---\n%s--- server logs ---\n%s", args, err, out, logs())
 	}

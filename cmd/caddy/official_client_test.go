@@ -95,15 +95,7 @@ func TestOfficialBetterAuthClient(t *testing.T) {
 		site := testsupport.StartCaddy(t, gatedSite(dsn, up.HostPort(),
 			"email_webhook "+mb.URL+"/hook\n\t\trate_limit off"))
 
-		ctx, cancel := context.WithTimeout(context.Background(), clientTestTimeout)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, node, "client-test.mjs", site.BaseURL, mb.URL)
-		cmd.Dir = dir
-		cmd.WaitDelay = 5 * time.Second
-		out, err := cmd.CombinedOutput()
-		if ctx.Err() != nil {
-			err = fmt.Errorf("timed out after %s", clientTestTimeout)
-		}
+		out, err := runClientScript(node, dir, "client-test.mjs", site.BaseURL, mb.URL)
 		if err != nil {
 			msg := fmt.Sprintf("node client-test.mjs %s %s: %v\n--- client output ---\n%s", site.BaseURL, mb.URL, err, out)
 			if p := mb.problems(); p != "" {
@@ -116,4 +108,19 @@ func TestOfficialBetterAuthClient(t *testing.T) {
 			t.Errorf("the mailbox refused webhook calls:\n%s", p)
 		}
 	})
+}
+
+// runClientScript runs one of internal/betterauth's client scripts with
+// node in dir, bounded by clientTestTimeout, and returns what it printed.
+func runClientScript(node, dir string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), clientTestTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, args...)
+	cmd.Dir = dir
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("timed out after %s", clientTestTimeout)
+	}
+	return out, err
 }
