@@ -89,6 +89,7 @@ func (a *App) Start() error {
 	for _, h := range handles {
 		h.startListener()
 		h.startSweeper()
+		h.usePreparedLookups()
 	}
 	// Discovery in the background: a provider that is down must not stop
 	// the config (its sign-ins fail with a clean error until it is back,

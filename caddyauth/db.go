@@ -2,6 +2,7 @@ package caddyauth
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -46,6 +47,8 @@ type dbHandle struct {
 	stopSweeper            func()
 
 	mu sync.Mutex // guards stopListener and stopSweeper
+
+	probed sync.Once // usePreparedLookups ran
 }
 
 // Destruct implements caddy.Destructor: the last user is gone.
@@ -81,6 +84,31 @@ func (h *dbHandle) startListener() {
 		return
 	}
 	h.stopListener = stop
+}
+
+// usePreparedLookups lets the store find out, once and in the background,
+// whether its connections are direct and so may keep the session lookup as
+// a named prepared statement (see store.Store.UsePreparedLookups): the
+// uncached gate's lookup then costs the database half as much. Nothing
+// waits for it; until it has answered, lookups are unnamed, as they stay
+// behind a pooler in transaction mode.
+func (h *dbHandle) usePreparedLookups() {
+	if h.st.Driver() != "postgres" {
+		return
+	}
+	h.probed.Do(func() {
+		go func() {
+			on, err := h.st.UsePreparedLookups(context.Background())
+			switch {
+			case err != nil:
+				h.logger.Debug("session lookups stay on unnamed statements", zap.Error(err))
+			case on:
+				h.logger.Debug("session lookups use a named prepared statement: the database connection keeps its session")
+			default:
+				h.logger.Info("session lookups use unnamed statements: the database connection goes through a pooler in transaction mode")
+			}
+		}()
+	})
 }
 
 // defaultCacheEntries bounds the session cache of one database. An entry is

@@ -16,10 +16,11 @@ import (
 // answers up to maxLookupBatch of them at once with token = ANY($1).
 //
 // Why: on the unnamed statement every lookup is parsed and planned again
-// (no named prepared statements: poolers in transaction mode cannot keep
-// them), and planning the session⋈user join costs PostgreSQL several times
-// what executing it does. One query for many tokens pays that once, and one
-// round trip instead of many. With few lookups in flight nothing queues and
+// (behind a pooler in transaction mode, which cannot keep named statements:
+// see preparedLookups), and planning the session⋈user join costs
+// PostgreSQL several times what executing it does. One query for many
+// tokens pays that once, and one round trip instead of many; on a named
+// statement, one round trip instead of many still counts. With few lookups in flight nothing queues and
 // a lookup runs at once, on its caller's context, so an idle gate pays no
 // latency for this.
 //
@@ -213,22 +214,19 @@ func (s *Store) runLookups(ctx context.Context, q *queries, batch []*lookup) {
 }
 
 // sessionsByTokens runs one query for tokens and returns the rows found,
-// keyed by token.
+// keyed by token: on the named statement when the connection allows it
+// (see preparedLookups), unnamed otherwise.
 func (s *Store) sessionsByTokens(ctx context.Context, q *queries, tokens []string) (map[string]*sessionUserRow, error) {
+	if s.prepared.on.Load() {
+		if found, ok, err := s.sessionsByTokensPrepared(ctx, q, tokens); ok {
+			return found, err
+		}
+	}
 	rows, err := s.db.QueryxContext(ctx, q.sessionsByTokens, pq.StringArray(tokens))
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	found := make(map[string]*sessionUserRow, len(tokens))
-	for rows.Next() {
-		r := new(sessionUserRow)
-		if err := rows.StructScan(r); err != nil {
-			return nil, err
-		}
-		found[r.Token] = r
-	}
-	return found, rows.Err()
+	return scanSessionRows(rows, len(tokens))
 }
 
 // storable reports whether PostgreSQL can compare s as text: valid UTF-8

@@ -93,7 +93,12 @@ func (l *ctxLock) unlock() { <-l.ch }
 
 // deadlineConnector opens lib/pq connections whose socket follows the
 // context of the operation in progress.
-type deadlineConnector struct{ pq *pq.Connector }
+type deadlineConnector struct {
+	pq *pq.Connector
+	// onNotice, when set, receives the notices of LISTENs on its
+	// connections (lib/pq hands them over while reading a reply).
+	onNotice func(*pq.Notification)
+}
 
 func newDeadlineConnector(c *pq.Connector) *deadlineConnector {
 	c.Dialer(deadlineDialer{})
@@ -116,6 +121,9 @@ func (c *deadlineConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.pq.Connect(context.WithValue(ctx, socketKey{}, s))
 	if err != nil {
 		return nil, err
+	}
+	if c.onNotice != nil {
+		pq.SetNotificationHandler(conn, c.onNotice)
 	}
 	s.mu.Lock()
 	s.gen++ // a late expire of the handshake must not touch the first query
@@ -223,7 +231,45 @@ func (c *deadlineConn) ExecContext(ctx context.Context, query string, args []dri
 
 func (c *deadlineConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
 	defer c.s.follow(ctx)()
-	return c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+	st, err := c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return &deadlineStmt{Stmt: st, s: c.s}, nil
+}
+
+// deadlineStmt is a prepared statement whose runs carry their context's
+// deadline on the connection's socket, as deadlineConn's queries do.
+//
+// lib/pq is handed the context without its cancellation: on a cancelled
+// context its statements (unlike its connections) wait for their cancel
+// request to be answered, up to 10 s, which against a database that has
+// stopped answering holds the connection, and the lookup slot with it, 10 s
+// past the deadline. The socket's deadline ends the run at the right time,
+// and the connection is discarded with the half-read reply.
+type deadlineStmt struct {
+	driver.Stmt
+	s *socket
+}
+
+func (st *deadlineStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	// Not stopped on return: the rows are read after it, under ctx.
+	st.s.follow(ctx)
+	return st.Stmt.(driver.StmtQueryContext).QueryContext(context.WithoutCancel(ctx), args)
+}
+
+func (st *deadlineStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	defer st.s.follow(ctx)()
+	return st.Stmt.(driver.StmtExecContext).ExecContext(context.WithoutCancel(ctx), args)
+}
+
+// Close says goodbye to the statement under a deadline of its own, as
+// deadlineConn.Close does for the connection.
+func (st *deadlineStmt) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	defer st.s.follow(ctx)()
+	return st.Stmt.Close()
 }
 
 func (c *deadlineConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
@@ -273,5 +319,7 @@ var (
 	_ driver.SessionResetter    = (*deadlineConn)(nil)
 	_ driver.Validator          = (*deadlineConn)(nil)
 	_ driver.NamedValueChecker  = (*deadlineConn)(nil)
+	_ driver.StmtQueryContext   = (*deadlineStmt)(nil)
+	_ driver.StmtExecContext    = (*deadlineStmt)(nil)
 	_ pq.DialerContext          = deadlineDialer{}
 )

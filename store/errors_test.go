@@ -61,6 +61,7 @@ func storeCalls(st *Store) map[string]func(ctx context.Context) error {
 		"VerificationValue":    func(ctx context.Context) error { _, err := st.VerificationValue(ctx, "ident", now); return err },
 		"ConsumeVerification":  func(ctx context.Context) error { _, err := st.ConsumeVerification(ctx, "ident", now); return err },
 		"Ready":                func(ctx context.Context) error { return st.Ready(ctx) },
+		"UsePreparedLookups":   func(ctx context.Context) error { _, err := st.UsePreparedLookups(ctx); return err },
 		"ResetPassword":        func(ctx context.Context) error { _, _, err := st.ResetPassword(ctx, "ident", "s:k", now); return err },
 		"HitRateLimit": func(ctx context.Context) error {
 			_, _, err := st.HitRateLimit(ctx, "key", time.Second, 1, now)
@@ -157,6 +158,9 @@ func everyMethod(ctx context.Context, st *Store) map[string]error {
 	for name, call := range storeCalls(st) {
 		if name == "Migrate" || name == "MigrateApplied" || name == "Detect" {
 			continue
+		}
+		if name == "UsePreparedLookups" && st.Driver() == "sqlite" {
+			continue // nothing to test on SQLite, so nothing to fail
 		}
 		errs[name] = call(ctx)
 	}

@@ -49,6 +49,10 @@ type Store struct {
 	logged   atomic.Bool // the detected schema was logged
 
 	batcher lookupBatcher // PostgreSQL session lookups
+	// pqConn is the connection string lib/pq connects with; empty on
+	// SQLite.
+	pqConn   string
+	prepared preparedLookups
 }
 
 // Open parses dsn and prepares a pool without connecting: `caddy validate`
@@ -105,6 +109,7 @@ func (s *Store) openPostgres(dsn DSN) error {
 	if err != nil {
 		return dsnError("invalid PostgreSQL DSN: %w", err)
 	}
+	s.pqConn = u.String()
 	db := sql.OpenDB(newDeadlineConnector(connector))
 	// Hosted PostgreSQL (Neon) closes idle connections and its pooler caps
 	// server connections: keep the pool modest and recycle connections.
@@ -161,7 +166,10 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close closes the pool.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.prepared.close()
+	return s.db.Close()
+}
 
 // sqliteConnector creates the database file, owner-only, before SQLite
 // would create it with the umask's mode (0644 as a rule): the file holds

@@ -4,8 +4,10 @@ import "time"
 
 // queries are the statements of one layout and dialect, built once when the
 // layout is known so that no call pays for string building. They are plain
-// parameterised statements, never named prepared ones: a PgBouncer in
-// transaction mode (Neon's pooled endpoint) cannot keep those.
+// parameterised statements, run on the unnamed statement: a PgBouncer in
+// transaction mode (Neon's pooled endpoint) cannot keep named ones. The
+// session lookup alone may also run as a named statement where the
+// connection is found to keep its session (see preparedLookups).
 type queries struct {
 	layout layout
 	// detected says that info (and so the plugin columns the statements
