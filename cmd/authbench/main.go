@@ -7,7 +7,8 @@
 //
 // It builds ./cmd/caddy (or takes --caddy-bin, or an already running Caddy
 // with --caddy-url), starts it with one site per variant on free loopback
-// ports — plain reverse_proxy to an in-process upstream, and the same with
+// ports — plain reverse_proxy to an upstream (authbench itself, re-executed
+// as a process of its own, as the app behind the gate is), and the same with
 // header_up adding five headers like the gate's identity headers; auth_gate with its
 // session cache and with `session_cache 0`, each on a fresh PostgreSQL
 // database and on a temporary SQLite file — signs a user up and in until it
@@ -262,6 +263,13 @@ func logf(format string, args ...any) {
 }
 
 func main() {
+	if addr := os.Getenv(upstreamEnv); addr != "" {
+		if err := serveUpstream(addr); err != nil {
+			fmt.Fprintln(os.Stderr, "authbench upstream:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -502,7 +510,7 @@ func (b *bench) startOwnCaddy(ctx context.Context) error {
 			return err
 		}
 	}
-	upstream, stopUpstream, err := startUpstream()
+	upstream, stopUpstream, err := startUpstream(ctx, b.tmp)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -179,16 +180,47 @@ func startCaddy(ctx context.Context, bin, dir, caddyfile string, addrs []string)
 
 // ---------------------------------------------------------------- upstream
 
-// startUpstream serves a small fixed body on 127.0.0.1, standing in for the
-// app behind the proxy: as cheap as an upstream can be, so that what the
-// variants add is what shows.
-func startUpstream() (addr string, stop func(), err error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// upstreamEnv, set to an address, makes authbench serve as the upstream on
+// it instead of measuring (see startUpstream).
+const upstreamEnv = "AUTHBENCH_SERVE_UPSTREAM"
+
+// startUpstream runs the app behind the proxy in a process of its own, as
+// the real app (the Python app auth_gate gates) is: authbench itself,
+// re-executed to serve a small fixed body on 127.0.0.1. In the load
+// generator's process its request parsing shared a Go runtime, and its
+// scheduling, with the generator: run there, the gated variants' slower
+// answers cost the generator more than their own time, which moved the
+// ratios to plain reverse_proxy by 0.05-0.2 from run to run
+// (BENCHMARKS.md, 2026-12-03).
+func startUpstream(ctx context.Context, dir string) (addr string, stop func(), err error) {
+	port, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
+	self, err := os.Executable()
 	if err != nil {
 		return "", nil, fmt.Errorf("upstream: %w", err)
 	}
+	p, err := startProc("upstream", dir, filepath.Join(dir, "upstream.log"),
+		append(os.Environ(), upstreamEnv+"="+addr), self)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := waitListening(ctx, p, []string{addr}, 10*time.Second); err != nil {
+		p.stop()
+		return "", nil, err
+	}
+	return addr, p.stop, nil
+}
+
+// serveUpstream is the upstream process: it answers every request with
+// the same small body until it is interrupted, as cheap as an upstream can
+// be, so that what the variants add is what shows.
+func serveUpstream(addr string) error {
 	body := []byte("hello from the upstream\n")
 	srv := &http.Server{
+		Addr: addr,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
 			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -196,8 +228,13 @@ func startUpstream() (addr string, stop func(), err error) {
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-	go func() { _ = srv.Serve(l) }()
-	return l.Addr().String(), func() { _ = srv.Close() }, nil
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // ---------------------------------------------------------------- PostgreSQL
