@@ -3,6 +3,8 @@ package testsupport
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -39,28 +41,50 @@ var (
 // CaddyBinary builds ./cmd/caddy once per test process and returns its path.
 // AUTHGATE_TEST_CADDY names a binary to use instead, to run the end-to-end
 // tests against another build (an older one, to see a new test fail there).
+//
+// The binary lives at one path per checkout in the user's cache folder,
+// replaced by each test process: a folder of its own per process was never
+// removed (nothing runs when a test binary ends), and at ~90 MB a build,
+// a few days of test runs filled gigabytes of /tmp. Each process builds to
+// a file of its own and renames it into place, so that a process starting
+// another's binary always finds a whole one (on Linux a running binary is
+// not disturbed by the rename).
 func CaddyBinary(t testing.TB) string {
 	t.Helper()
 	if bin := os.Getenv("AUTHGATE_TEST_CADDY"); bin != "" {
 		return bin
 	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "authgate-caddy-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildPath = filepath.Join(dir, "caddy")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/caddy")
-		cmd.Dir = moduleRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/caddy: %v\n%s", err, out)
-		}
-	})
+	buildOnce.Do(func() { buildPath, buildErr = buildCaddy() })
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return buildPath
+}
+
+func buildCaddy() (string, error) {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	root := moduleRoot()
+	sum := sha256.Sum256([]byte(root))
+	dir := filepath.Join(cache, "authgate-test", hex.EncodeToString(sum[:8]))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	tmp := filepath.Join(dir, fmt.Sprintf("caddy.%d.tmp", os.Getpid()))
+	cmd := exec.Command("go", "build", "-o", tmp, "./cmd/caddy")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("go build ./cmd/caddy: %v\n%s", err, out)
+	}
+	bin := filepath.Join(dir, "caddy")
+	if err := os.Rename(tmp, bin); err != nil {
+		_ = os.Remove(tmp)
+		return "", err
+	}
+	return bin, nil
 }
 
 // moduleRoot is the repository root, found from this file's location.
