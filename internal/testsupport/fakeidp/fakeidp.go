@@ -137,12 +137,6 @@ type TokenRequest struct {
 // Option configures Start.
 type Option func(*Provider)
 
-// WithClient sets the client credentials the provider accepts (default
-// "test-client" / "test-secret").
-func WithClient(id, secret string) Option {
-	return func(p *Provider) { p.ClientID, p.ClientSecret = id, secret }
-}
-
 // WithRedirectURI registers a redirect URI; see AllowRedirectURI.
 func WithRedirectURI(uri string) Option {
 	return func(p *Provider) { p.redirectURIs = append(p.redirectURIs, uri) }
