@@ -50,6 +50,20 @@ func (g *Gate) provisionAdminSchema() {
 	if g.admin != nil && g.Migrate != "off" {
 		g.db.adminSchema.Store(true)
 	}
+	if g.rules != nil && g.rules.needRoles() {
+		g.db.roleRules.Store(true)
+	}
+}
+
+// warnRoleRulesWithoutRoles warns, once the database is ready, when a
+// require rule asks for a role and the database has no role column (Better
+// Auth's admin plugin was never set up there, and no handler has admin on):
+// every user then counts as "user", so such a rule lets only rules for
+// "user" pass, which is rarely what its author meant.
+func (h *dbHandle) warnRoleRulesWithoutRoles() {
+	if h.roleRules.Load() && !h.st.Schema().Plugins.Role {
+		h.logger.Warn("a require rule asks for a role, but the database has no role column: every user counts as \"user\" until it has one (admin on adds it, as Better Auth's admin plugin does)")
+	}
 }
 
 // ensureAdminSchema adds the admin plugin's columns when a handler serves

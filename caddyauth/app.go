@@ -90,6 +90,7 @@ func (a *App) Start() error {
 		h.startListener()
 		h.startSweeper()
 		h.usePreparedLookups()
+		h.warnRoleRulesWithoutRoles()
 	}
 	// Discovery in the background: a provider that is down must not stop
 	// the config (its sign-ins fail with a clean error until it is back,

@@ -40,6 +40,7 @@ type dbHandle struct {
 	caching      atomic.Bool // some handler has a session_cache
 	twoFactor    atomic.Bool // some handler has two_factor: add its schema at start
 	adminSchema  atomic.Bool // some handler serves the admin endpoints: see ensureAdminSchema
+	roleRules    atomic.Bool // some handler has a require rule for a role: see warnRoleRulesWithoutRoles
 
 	// The sweep of expired rows (sweep.go): first after sweepFirst, then
 	// every sweepEvery; stopSweeper is nil until it runs.

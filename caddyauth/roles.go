@@ -74,6 +74,16 @@ func hasAnyRole(have, want []string) bool {
 // pattern with a literal second byte can only match paths that have it.
 // Most requests match no rule, and the index tells so with one lookup
 // instead of trying every pattern.
+// needRoles reports whether some rule asks for a role.
+func (rs *accessRules) needRoles() bool {
+	for _, r := range rs.list {
+		if len(r.roles) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 type accessRules struct {
 	list []accessRule
 	pats []indexedPattern
