@@ -49,7 +49,8 @@ type dbHandle struct {
 
 	mu sync.Mutex // guards stopListener and stopSweeper
 
-	probed sync.Once // usePreparedLookups ran
+	probed         sync.Once   // usePreparedLookups ran
+	lookupsDecided atomic.Bool // the store's connection test has answered
 }
 
 // Destruct implements caddy.Destructor: the last user is gone.
@@ -87,29 +88,37 @@ func (h *dbHandle) startListener() {
 	h.stopListener = stop
 }
 
-// usePreparedLookups lets the store find out, once and in the background,
-// whether its connections are direct and so may keep the session lookup as
-// a named prepared statement (see store.Store.UsePreparedLookups): the
-// uncached gate's lookup then costs the database half as much. Nothing
-// waits for it; until it has answered, lookups are unnamed, as they stay
-// behind a pooler in transaction mode.
+// usePreparedLookups lets the store find out, in the background, whether
+// its connections are direct and so may keep the session lookup as a named
+// prepared statement (see store.Store.UsePreparedLookups): the uncached
+// gate's lookup then costs the database far less. Nothing waits for it;
+// until it has answered, lookups are unnamed, as they stay behind a pooler
+// in transaction mode. A test that could not run (the database was down
+// at start) is tried again at each sweep.
 func (h *dbHandle) usePreparedLookups() {
 	if h.st.Driver() != "postgres" {
 		return
 	}
-	h.probed.Do(func() {
-		go func() {
-			on, err := h.st.UsePreparedLookups(context.Background())
-			switch {
-			case err != nil:
-				h.logger.Debug("session lookups stay on unnamed statements", zap.Error(err))
-			case on:
-				h.logger.Debug("session lookups use a named prepared statement: the database connection keeps its session")
-			default:
-				h.logger.Info("session lookups use unnamed statements: the database connection goes through a pooler in transaction mode")
-			}
-		}()
-	})
+	h.probed.Do(func() { go h.decideLookups(context.Background()) })
+}
+
+// decideLookups runs the store's test unless it has answered, and logs the
+// answer once.
+func (h *dbHandle) decideLookups(ctx context.Context) {
+	if h.st.Driver() != "postgres" || h.lookupsDecided.Load() {
+		return
+	}
+	on, err := h.st.UsePreparedLookups(ctx)
+	switch {
+	case err != nil:
+		h.logger.Debug("session lookups stay on unnamed statements until the next sweep tests the connection again", zap.Error(err))
+		return
+	case on:
+		h.logger.Debug("session lookups use a named prepared statement: the database connection keeps its session")
+	default:
+		h.logger.Info("session lookups use unnamed statements: the database connection goes through a pooler in transaction mode")
+	}
+	h.lookupsDecided.Store(true)
 }
 
 // defaultCacheEntries bounds the session cache of one database. An entry is

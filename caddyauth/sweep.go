@@ -61,6 +61,8 @@ func (h *dbHandle) sweep(parent context.Context) {
 	if _, err := h.st.CheckNoticeTriggers(ctx); err != nil && parent.Err() == nil {
 		h.logger.Warn("checking the revocation triggers failed; the next sweep tries again", zap.Error(err))
 	}
+	// A connection test that could not run at start runs now.
+	h.decideLookups(ctx)
 	v, s, err := h.st.DeleteExpired(ctx, time.Now())
 	if err != nil {
 		if parent.Err() != nil {

@@ -237,3 +237,27 @@ func TestPreparedLookups_EndAtTheirDeadlineWhenTheDatabaseStopsAnswering(t *test
 	}
 	checkLookups(t, st, ss)
 }
+
+// A connection test that cannot run (the database does not answer) decides
+// nothing: lookups stay unnamed, and the next call tests again.
+func TestUsePreparedLookups_ATestThatCannotRunIsTriedAgain(t *testing.T) {
+	dsn, proxy := testsupport.PostgresDSNBehindProxy(t)
+	st := migratedStore(t, dsn)
+	ss := someSessions(t, st, 3)
+	proxy.Freeze()
+	t.Cleanup(proxy.Thaw)
+	on, err := st.UsePreparedLookups(testCtx(t))
+	checkUnavailable(t, "UsePreparedLookups", err)
+	if on || st.prepared.on.Load() {
+		t.Fatal("named statements on after a test that could not run")
+	}
+	proxy.Thaw()
+	on, err = st.UsePreparedLookups(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := os.Getenv(testsupport.EnvViaPgBouncer) != "1"; on != want {
+		t.Fatalf("second test = %v, want %v", on, want)
+	}
+	checkLookups(t, st, ss)
+}
