@@ -96,9 +96,6 @@ func (h *dbHandle) startListener() {
 // in transaction mode. A test that could not run (the database was down
 // at start) is tried again at each sweep.
 func (h *dbHandle) usePreparedLookups() {
-	if h.st.Driver() != "postgres" {
-		return
-	}
 	h.probed.Do(func() { go h.decideLookups(context.Background()) })
 }
 

@@ -20,9 +20,9 @@ import (
 // see preparedLookups), and planning the session⋈user join costs
 // PostgreSQL several times what executing it does. One query for many
 // tokens pays that once, and one round trip instead of many; on a named
-// statement, one round trip instead of many still counts. With few lookups in flight nothing queues and
-// a lookup runs at once, on its caller's context, so an idle gate pays no
-// latency for this.
+// statement, one round trip instead of many still counts. With few lookups
+// in flight nothing queues and a lookup runs at once, on its caller's
+// context, so an idle gate pays no latency for this.
 //
 // A caller waits for its answer only as long as its context allows: a
 // database that stops answering (a network partition, a paused server)
