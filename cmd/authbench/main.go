@@ -43,6 +43,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -72,6 +73,7 @@ type config struct {
 	pgbouncer   string
 	caddyBin    string
 	caddyURLs   map[string]string
+	variants    []string // nil: all
 	caddyPID    int
 	peer        string
 	node        string
@@ -85,12 +87,17 @@ type config struct {
 
 // The variants of the gate leg, in the order they are reported.
 const (
-	varPlain          = "plain"
-	varPlainHeaders   = "plain-headers"
-	varPGCached       = "pg-cached"
-	varPGUncached     = "pg-uncached"
-	varSQLiteCached   = "sqlite-cached"
-	varSQLiteUncached = "sqlite-uncached"
+	varPlain        = "plain"
+	varPlainHeaders = "plain-headers"
+	// varPlainEverythingHeaders is plain reverse_proxy adding, with
+	// header_up, the seven headers pg-everything sends (the identity
+	// headers, the role and an assertion as long as its): what pg-everything
+	// costs Caddy and the app for the headers alone, without the gate.
+	varPlainEverythingHeaders = "plain-everything-headers"
+	varPGCached               = "pg-cached"
+	varPGUncached             = "pg-uncached"
+	varSQLiteCached           = "sqlite-cached"
+	varSQLiteUncached         = "sqlite-uncached"
 	// varPgBouncerUncached is pg-uncached's database through a
 	// transaction-mode PgBouncer (--pgbouncer), as behind Neon's pooled
 	// endpoint, with notify_database direct (SPEC §13).
@@ -108,7 +115,7 @@ const (
 	varPGRules = "pg-rules"
 )
 
-var allVariants = []string{varPlain, varPlainHeaders, varPGCached, varPGUncached, varPgBouncerUncached, varSQLiteCached, varSQLiteUncached, varPGRules, varPGAssertion, varPGEverything}
+var allVariants = []string{varPlain, varPlainHeaders, varPlainEverythingHeaders, varPGCached, varPGUncached, varPgBouncerUncached, varSQLiteCached, varSQLiteUncached, varPGRules, varPGAssertion, varPGEverything}
 
 var allLegs = []string{"gate", "open", "signin", "social", "twofactor"}
 
@@ -127,11 +134,13 @@ const (
 func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("authbench", flag.ContinueOnError)
 	cfg := config{}
-	var conc, legs, urls, peer string
+	var conc, legs, urls, peer, variants string
 	fs.DurationVar(&cfg.duration, "duration", time.Second,
 		"length of one gate slice; open-loop slices take 2×, sign-in slices 3× (the 125 % overload 5×)")
 	fs.IntVar(&cfg.rounds, "rounds", 3, "how many times every gate and open-loop slice is repeated (sign-in: 2)")
 	fs.StringVar(&conc, "concurrency", "16,64", "closed-loop concurrencies of the gate leg, comma-separated")
+	fs.StringVar(&variants, "variants", "",
+		"gate and open legs: measure only these variants, comma-separated, plain always among them (default all: "+strings.Join(allVariants, ", ")+"); fewer variants take more rounds in the same time")
 	fs.StringVar(&legs, "legs", strings.Join(defaultLegs, ","), "legs to run: gate, open, signin, social, twofactor")
 	var socialConc string
 	fs.Float64Var(&cfg.socialRate, "social-rate", 50, "social leg: flows/s of its open loop")
@@ -183,6 +192,18 @@ func parseFlags(args []string) (config, error) {
 		}
 		cfg.legs = append(cfg.legs, s)
 	}
+	if variants != "" {
+		cfg.variants = []string{varPlain}
+		for _, s := range strings.Split(variants, ",") {
+			s = strings.TrimSpace(s)
+			if !slices.Contains(allVariants, s) {
+				return cfg, fmt.Errorf("--variants: unknown variant %q (want %s)", s, strings.Join(allVariants, ", "))
+			}
+			if !slices.Contains(cfg.variants, s) {
+				cfg.variants = append(cfg.variants, s)
+			}
+		}
+	}
 	if cfg.socialConc, err = parseSocialConc(socialConc); err != nil {
 		return cfg, err
 	}
@@ -224,6 +245,11 @@ func parseFlags(args []string) (config, error) {
 }
 
 func (c config) runs(leg string) bool { return slices.Contains(c.legs, leg) }
+
+// measures reports whether the gate and open legs measure variant name.
+func (c config) measures(name string) bool {
+	return c.variants == nil || slices.Contains(c.variants, name)
+}
 
 // authbench sends traffic to this machine only.
 func requireLoopbackURL(raw string) error {
@@ -324,7 +350,9 @@ type variant struct {
 
 func (v *variant) gated() bool { return gatedVariant(v.name) }
 
-func gatedVariant(name string) bool { return name != varPlain && name != varPlainHeaders }
+func gatedVariant(name string) bool {
+	return name != varPlain && name != varPlainHeaders && name != varPlainEverythingHeaders
+}
 
 // identityLikeHeaders are what the plain-headers variant adds with
 // header_up: the gate's five identity headers, with values as long as the
@@ -337,6 +365,25 @@ var identityLikeHeaders = [][2]string{
 	{"X-User-Name", "Gate pg-cached"},
 	{"X-User-Email-Verified", "false"},
 	{"X-Session-Id", "UgAcMso8IgwThrKG05jvM8QBKMzgvvBx"},
+}
+
+// everythingLikeHeaders are what the plain-everything-headers variant adds:
+// the six identity headers and an assertion, with values as long as
+// pg-everything sends for its user (the assertion an EdDSA JWT stating the
+// same claims for a site at addr; its signature is not valid, which costs
+// nobody anything here).
+func everythingLikeHeaders(addr string) [][2]string {
+	const id, sid = "2Dcu7wt1hzjS2zqkYp1roXEmk38s8dzN", "UgAcMso8IgwThrKG05jvM8QBKMzgvvBx"
+	email, name := benchEmail("gate-"+varPGEverything), "Gate "+varPGEverything
+	b64 := base64.RawURLEncoding.EncodeToString
+	claims := fmt.Sprintf(`{"iss":"http://%[1]s","aud":"http://%[1]s","sub":%[2]q,"email":%[3]q,"email_verified":false,"name":%[4]q,"role":"user","sid":%[5]q,"iat":1796282630,"exp":1796282690}`,
+		addr, id, email, name, sid)
+	jwt := b64([]byte(`{"alg":"EdDSA","kid":"wiIjPdmXzq9b1M86dRfmjBz9k9vc0109"}`)) + "." + b64([]byte(claims)) + "." + b64(make([]byte, 64))
+	return [][2]string{
+		{"X-User-Id", id}, {"X-User-Email", email}, {"X-User-Name", name},
+		{"X-User-Email-Verified", "false"}, {"X-Session-Id", sid}, {"X-User-Role", "user"},
+		{"X-Auth-Assertion", jwt},
+	}
 }
 
 func (v *variant) postgres() bool {
@@ -546,6 +593,9 @@ func (b *bench) startOwnCaddy(ctx context.Context) error {
 	var sites strings.Builder
 	var addrs []string
 	for _, name := range allVariants {
+		if !b.cfg.measures(name) {
+			continue
+		}
 		gated := gatedVariant(name)
 		db, cache, _ := strings.Cut(name, "-")
 		if gated && dbs[db] == "" {
@@ -578,9 +628,13 @@ func (b *bench) startOwnCaddy(ctx context.Context) error {
 			}
 			sites.WriteString("\t}\n")
 		}
-		if name == varPlainHeaders {
+		if name == varPlainHeaders || name == varPlainEverythingHeaders {
+			hs := identityLikeHeaders
+			if name == varPlainEverythingHeaders {
+				hs = everythingLikeHeaders(addr)
+			}
 			fmt.Fprintf(&sites, "\treverse_proxy %s {\n", upstream)
-			for _, h := range identityLikeHeaders {
+			for _, h := range hs {
 				fmt.Fprintf(&sites, "\t\theader_up %s %q\n", h[0], h[1])
 			}
 			sites.WriteString("\t}\n}\n")
@@ -630,7 +684,7 @@ func (b *bench) startOwnCaddy(ctx context.Context) error {
 
 func (b *bench) useRunningCaddy(ctx context.Context) error {
 	for _, name := range allVariants {
-		if u, ok := b.cfg.caddyURLs[name]; ok {
+		if u, ok := b.cfg.caddyURLs[name]; ok && b.cfg.measures(name) {
 			b.variants = append(b.variants, &variant{name: name, base: u, client: newClient()})
 		}
 	}
