@@ -264,12 +264,29 @@ func (g *Gate) signIn(w http.ResponseWriter, r *http.Request, email, pw string, 
 	return user, sess, nil
 }
 
-// checkPluginGuards refuses a sign-in that Better Auth's plugins would have
-// stopped, in Better Auth's order: the admin plugin's ban is
-// checked when the session would be created, and two-factor after that. A
-// ban that has run out is lifted instead, as Better Auth does, and user
-// updated to match.
+// checkPluginGuards refuses a password sign-in that Better Auth's plugins
+// would have stopped, in Better Auth's order: the admin plugin's ban (see
+// checkBan), then two-factor, whose step only a password sign-in can take.
 func (g *Gate) checkPluginGuards(r *http.Request, user *store.User) *apiError {
+	if e := g.checkBan(r, user); e != nil {
+		return e
+	}
+	if user.TwoFactorEnabled && !g.twoFactorDetour(r) {
+		g.signInRefused(r, reasonTwoFactor, user.ID)
+		return errTwoFactorRequired
+	}
+	return nil
+}
+
+// checkBan refuses a sign-in of a banned user, by any method, as the admin
+// plugin does when the session would be created. A ban that has run out is
+// lifted instead, as Better Auth does, and user updated to match.
+//
+// Sign-in through a provider checks only this: Better Auth's two-factor
+// after-hook runs on password sign-in alone, so a user enrolled in it signs
+// in with Google or an OIDC provider, whose own sign-in stands in for the
+// second factor, as they did under Better Auth.
+func (g *Gate) checkBan(r *http.Request, user *store.User) *apiError {
 	t := now()
 	if user.BannedAt(t) {
 		g.signInRefused(r, reasonBanned, user.ID)
@@ -280,10 +297,6 @@ func (g *Gate) checkPluginGuards(r *http.Request, user *store.User) *apiError {
 			return g.storeError(r, opSignIn, err)
 		}
 		user.Banned, user.BanExpires = false, nil
-	}
-	if user.TwoFactorEnabled && !g.twoFactorDetour(r) {
-		g.signInRefused(r, reasonTwoFactor, user.ID)
-		return errTwoFactorRequired
 	}
 	return nil
 }

@@ -53,7 +53,6 @@ const (
 	codeUnableToLink        = "unable_to_link_account"
 	codeUnableToCreateUser  = "unable_to_create_user"
 	codeBanned              = "banned"
-	codeTwoFactorRequired   = "two_factor_required"
 	codeEmailNotVerified    = "email_not_verified"
 	codeOAuthProviderAbsent = social.CodeOAuthProviderMissing
 )
@@ -268,12 +267,9 @@ func (g *Gate) handleSocialCallback(w http.ResponseWriter, r *http.Request, id s
 		g.socialRefused(r, id, failCode, "")
 		return f.fail(failCode, "")
 	}
-	if ge := g.checkPluginGuards(r, &user); ge != nil {
-		switch ge {
-		case errBannedUser:
+	if ge := g.checkBan(r, &user); ge != nil {
+		if ge == errBannedUser {
 			return f.fail(codeBanned, ge.message)
-		case errTwoFactorRequired:
-			return f.fail(codeTwoFactorRequired, "")
 		}
 		return ge
 	}

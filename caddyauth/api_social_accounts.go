@@ -144,7 +144,7 @@ func (g *Gate) signInWithIDToken(w http.ResponseWriter, r *http.Request, p *soci
 		// callback turns into the redirect code's underscores.
 		return newAPIError(http.StatusUnauthorized, "OAUTH_LINK_ERROR", strings.ReplaceAll(failCode, "_", " "))
 	}
-	if ge := g.checkPluginGuards(r, &user); ge != nil {
+	if ge := g.checkBan(r, &user); ge != nil {
 		return ge
 	}
 	sess, err := g.startSession(r, user.ID, false)

@@ -461,11 +461,28 @@ func TestSocialSignIn_BetterAuthAccountsAndPluginGuards(t *testing.T) {
 			// The idToken branch answers with the guards' JSON errors.
 			idTok := `{"token":` + jsonString(s.idToken(u, "")) + `}`
 			wantError(t, s.signInIDToken(idTok), http.StatusForbidden, "BANNED_USER")
-			p.exec(t, `UPDATE "user" SET {banned} = ?, {twoFactorEnabled} = ? WHERE "id" = ?`, false, true, p.rows.userID)
-			s.wantSocialError(s.flow(""), siteURL+"/auth/error", "two_factor_required")
-			wantError(t, s.signInIDToken(idTok), http.StatusForbidden, "TWO_FACTOR_REQUIRED")
 			if n := p.sessionCount(t); n != before {
 				t.Errorf("sessions %d -> %d: a refused sign-in created one", before, n)
+			}
+
+			// Better Auth's two-factor after-hook runs on password sign-in
+			// only: a user enrolled in two-factor signs in through the
+			// provider without a code, in the flow and with an id_token.
+			p.exec(t, `UPDATE "user" SET {banned} = ?, {twoFactorEnabled} = ? WHERE "id" = ?`, false, true, p.rows.userID)
+			w = s.flow("")
+			redirected(t, w, "/")
+			if got := s.sessionUser(sessionCookieFrom(t, w)); got["id"] != p.rows.userID {
+				t.Fatalf("enrolled user: signed in as %v, want %v", got["id"], p.rows.userID)
+			}
+			w = s.signInIDToken(idTok)
+			if w.Code != http.StatusOK {
+				t.Fatalf("enrolled user, id_token: %d %s", w.Code, w.Body)
+			}
+			if got := s.sessionUser(sessionCookieFrom(t, w)); got["id"] != p.rows.userID {
+				t.Fatalf("enrolled user, id_token: signed in as %v, want %v", got["id"], p.rows.userID)
+			}
+			if n := p.sessionCount(t); n != before+2 {
+				t.Errorf("sessions %d -> %d, want two more", before, n)
 			}
 		})
 	}

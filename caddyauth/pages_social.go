@@ -63,7 +63,7 @@ var socialPageErrors = func() map[string]string {
 		"access_denied":      "Sign-in was cancelled at the provider.",
 	}
 	for _, code := range []string{
-		codeNoCode, codeUnableToLink, codeUnableToCreateUser, codeTwoFactorRequired, codeOAuthProviderAbsent,
+		codeNoCode, codeUnableToLink, codeUnableToCreateUser, codeOAuthProviderAbsent,
 		social.CodeInvalidCode, social.CodeUnableToGetUserInfo, social.CodeNonceBindingMissing, social.CodeIssuerMismatch,
 		"server_error", "temporarily_unavailable",
 	} {
