@@ -367,13 +367,7 @@ func (g *Gate) handleListAccounts(w http.ResponseWriter, r *http.Request) *apiEr
 	}
 	out := make([]listedAccountJSON, len(list))
 	for i, a := range list {
-		scopes := []string{}
-		for _, s := range strings.Split(a.Scope, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				scopes = append(scopes, s)
-			}
-		}
-		out[i] = listedAccountJSON{a.ID, a.ProviderID, a.AccountID, a.UserID, wire.Time(a.CreatedAt), wire.Time(a.UpdatedAt), scopes}
+		out[i] = listedAccountJSON{a.ID, a.ProviderID, a.AccountID, a.UserID, wire.Time(a.CreatedAt), wire.Time(a.UpdatedAt), storedScopes(a.Scope)}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

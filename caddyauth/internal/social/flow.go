@@ -162,6 +162,33 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier, nonce string) (
 	return prof, tokens, nil
 }
 
+// Refresh redeems refreshToken at the provider's token endpoint
+// (grant_type=refresh_token) under ctx, which the caller bounds, as Better
+// Auth's refreshAccessToken does for POST /get-access-token and
+// /refresh-token. A provider that answers without a new refresh token
+// leaves the old one in the result; the id_token, if any, is passed on
+// unverified, as Better Auth stores it. Scope is not read: Better Auth
+// keeps the account's scope across refreshes.
+func (p *Provider) Refresh(ctx context.Context, refreshToken string) (Tokens, error) {
+	if err := p.Start(ctx); err != nil {
+		return Tokens{}, err
+	}
+	cfg, _, _, _ := p.snapshot()
+	tok, err := cfg.TokenSource(p.clientContext(ctx), &oauth2.Token{RefreshToken: refreshToken}).Token()
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		// Its text quotes the provider's whole answer: the code and status
+		// say enough, and go to logs that must not carry tokens.
+		return Tokens{}, fmt.Errorf("social: provider %q: refresh refused: HTTP %d %q", p.cfg.ID, re.Response.StatusCode, re.ErrorCode)
+	}
+	if err != nil {
+		return Tokens{}, fmt.Errorf("social: provider %q: refresh: %w", p.cfg.ID, err)
+	}
+	t := tokensOf(tok, time.Now())
+	t.Scope = ""
+	return t, nil
+}
+
 // VerifyIDToken checks a client-supplied id_token (the idToken branch of
 // POST /sign-in/social) and reads the user from its claims. nonce, when
 // given, must match.

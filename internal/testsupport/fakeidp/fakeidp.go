@@ -123,6 +123,7 @@ type AuthorizeRequest struct {
 type TokenRequest struct {
 	GrantType    string
 	Code         string
+	RefreshToken string // of a refresh_token grant
 	RedirectURI  string
 	CodeVerifier string
 	ClientID     string
@@ -173,6 +174,8 @@ type Provider struct {
 	discard      bool // standalone.go
 	codes        map[string]*grant
 	tokens       map[string]*grant
+	refreshes    map[string]*grant // refresh token → its grant; each works once
+	lifetime     int               // expires_in of access tokens, seconds; 0: 3600
 	requests     []Request
 	authorizes   []AuthorizeRequest
 	tokenReqs    []TokenRequest
@@ -261,6 +264,14 @@ func (p *Provider) SetUser(u User) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.user = u
+}
+
+// SetTokenLifetime sets the expires_in of the access tokens issued from
+// now on (3600 until then).
+func (p *Provider) SetTokenLifetime(seconds int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lifetime = seconds
 }
 
 // Fail makes an endpoint misbehave from now on; a zero Failure heals it.

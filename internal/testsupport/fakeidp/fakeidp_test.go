@@ -507,3 +507,36 @@ func getJSON(t *testing.T, c *http.Client, u string, v any) {
 		t.Fatalf("GET %s: %v", u, err)
 	}
 }
+
+// A refresh token buys new tokens once: the answer rotates it, and the
+// spent one is refused, as by providers that rotate.
+func TestToken_RefreshGrantRotates(t *testing.T) {
+	p := Start(t, WithRedirectURI(callback))
+	c := newClient(t, p, oauth2.AuthStyleInHeader)
+	first, _, err := c.signIn(t, "n-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refresh := func(rt string) (*oauth2.Token, error) {
+		return c.config.TokenSource(t.Context(), &oauth2.Token{RefreshToken: rt}).Token()
+	}
+	next, err := refresh(first.RefreshToken)
+	if err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	if next.AccessToken == "" || next.AccessToken == first.AccessToken || next.RefreshToken == first.RefreshToken || next.Expiry.IsZero() {
+		t.Errorf("refreshed token = %+v, first %+v", next, first)
+	}
+	if tr, _ := p.LastToken(); tr.GrantType != "refresh_token" || tr.RefreshToken != first.RefreshToken || tr.Error != "" {
+		t.Errorf("recorded token request = %+v", tr)
+	}
+	if info, err := c.oidc.UserInfo(t.Context(), oauth2.StaticTokenSource(next)); err != nil || info.Subject != DefaultUser.Sub {
+		t.Errorf("userinfo with the new access token: %v, %+v", err, info)
+	}
+	if _, err := refresh(first.RefreshToken); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Errorf("spent refresh token: %v, want invalid_grant", err)
+	}
+	if _, err := refresh("made-up"); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Errorf("unknown refresh token: %v, want invalid_grant", err)
+	}
+}

@@ -1,6 +1,7 @@
 package fakeidp
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -98,7 +99,7 @@ func (p *Provider) discovery(w http.ResponseWriter, _ *http.Request) {
 		"userinfo_endpoint":                              p.UserinfoURL(),
 		"jwks_uri":                                       p.JWKSURL(),
 		"response_types_supported":                       []string{"code"},
-		"grant_types_supported":                          []string{"authorization_code"},
+		"grant_types_supported":                          []string{"authorization_code", "refresh_token"},
 		"subject_types_supported":                        []string{"public"},
 		"id_token_signing_alg_values_supported":          []string{"RS256"},
 		"scopes_supported":                               []string{"openid", "email", "profile"},
@@ -188,6 +189,7 @@ func (p *Provider) redeem(r *http.Request) (*grant, string, int) {
 		Code:         f.Get("code"),
 		RedirectURI:  f.Get("redirect_uri"),
 		CodeVerifier: f.Get("code_verifier"),
+		RefreshToken: f.Get("refresh_token"),
 		Form:         f,
 	}
 	p.mu.Lock()
@@ -220,6 +222,15 @@ func (p *Provider) check(r *http.Request, tr *TokenRequest) (*grant, string, int
 	tr.ClientID = id
 	if id != p.ClientID || subtle.ConstantTimeCompare([]byte(secret), []byte(p.ClientSecret)) != 1 {
 		return nil, "invalid_client", http.StatusUnauthorized
+	}
+	if tr.GrantType == "refresh_token" && !p.github {
+		g := p.refreshes[tr.RefreshToken]
+		if g == nil || g.clientID != id {
+			return nil, "invalid_grant", http.StatusBadRequest
+		}
+		// Rotated, as most providers do: the answer carries the next one.
+		delete(p.refreshes, tr.RefreshToken)
+		return g, "", http.StatusOK
 	}
 	// GitHub does not ask for grant_type.
 	if tr.GrantType != "authorization_code" && !(p.github && tr.GrantType == "") {
@@ -268,11 +279,16 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, map[string]string{"error": errCode})
 		return
 	}
+	refresh := randomString()
+	p.mu.Lock()
+	p.refreshes[refresh] = g
+	lifetime := cmp.Or(p.lifetime, 3600)
+	p.mu.Unlock()
 	body := map[string]any{
 		"access_token":  p.issue(g),
-		"refresh_token": randomString(),
+		"refresh_token": refresh,
 		"token_type":    "Bearer",
-		"expires_in":    3600,
+		"expires_in":    lifetime,
 		"scope":         g.scope,
 	}
 	if slices.Contains(strings.Fields(g.scope), "openid") {

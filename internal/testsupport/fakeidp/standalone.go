@@ -24,6 +24,7 @@ func New(opts ...Option) (*Provider, error) {
 		failures:     map[Endpoint]Failure{},
 		codes:        map[string]*grant{},
 		tokens:       map[string]*grant{},
+		refreshes:    map[string]*grant{},
 	}
 	for _, o := range opts {
 		o(p)
