@@ -91,6 +91,8 @@ const T = {
 	bool: [(v) => typeof v === "boolean", "a boolean"],
 	date: [isDate, "a Date"],
 	stringOrNull: [(v) => v === null || typeof v === "string", "a string or null"],
+	dateOrNull: [(v) => v === null || isDate(v), "a Date or null"],
+	strings: [(v) => Array.isArray(v) && v.every((x) => typeof x === "string"), "an array of strings"],
 	url: [(v) => typeof v === "string" && URL.canParse(v), "an absolute URL"],
 	true: [(v) => v === true, "true"],
 	false: [(v) => v === false, "false"],
@@ -212,6 +214,25 @@ await step("signIn.social again (existing user)", async () => {
 	const d = ok(await client.getSession(), { session: SESSION, user: USER }, "getSession");
 	check(d.user.id === st.userId && d.session.token !== st.token, `session ${show(d.session)} of user ${d.user.id}, want a new session of ${st.userId}`);
 	return `302 ${to.pathname}, same user`;
+});
+
+await step("getAccessToken, refreshToken (the provider account's tokens)", async () => {
+	const list = await client.listAccounts();
+	check(list.error === null && Array.isArray(list.data), `listAccounts: ${show(list)}`);
+	const acc = list.data.find((a) => a.providerId === provider);
+	check(acc, `listAccounts ${show(list.data)} has no ${provider} account`);
+	const TOKENS = { accessToken: T.string, accessTokenExpiresAt: T.date, scopes: T.strings, idToken: T.string };
+	const stored = ok(await client.getAccessToken({ accountId: acc.id }), TOKENS, "getAccessToken");
+	const fresh = ok(await client.refreshToken({ accountId: acc.id }), {
+		accessToken: T.string, refreshToken: T.string, accessTokenExpiresAt: T.date, refreshTokenExpiresAt: T.dateOrNull,
+		scope: T.stringOrNull, idToken: T.string, providerId: T.string, accountId: T.string,
+	}, "refreshToken");
+	check(fresh.accessToken !== stored.accessToken && fresh.providerId === provider && fresh.accountId === acc.id,
+		`refreshToken ${show(fresh)} after getAccessToken ${show(stored)}, want a new access token of account ${acc.id}`);
+	const again = ok(await client.getAccessToken({ accountId: acc.id }), TOKENS, "getAccessToken after refreshToken");
+	check(again.accessToken === fresh.accessToken, `getAccessToken ${show(again.accessToken)}, want the refreshed ${show(fresh.accessToken)}`);
+	const e = failed(await client.getAccessToken({ accountId: "no-such-account" }), 400, "ACCOUNT_NOT_FOUND", "getAccessToken");
+	return `refreshed; unknown account ${e.status} ${e.code}`;
 });
 
 await step("two sign-ins in two tabs: the first tab's callback", async () => {
