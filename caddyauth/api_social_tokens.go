@@ -2,7 +2,9 @@ package caddyauth
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -18,21 +20,26 @@ import (
 // Better Auth 1.7.25's provider-token routes (api/routes/account.mjs):
 // POST /get-access-token hands the signed-in user a provider account's
 // access token, refreshed first when it is within five seconds of its end;
-// POST /refresh-token refreshes it whatever its age. An app calls them to
-// reach the provider's APIs (a calendar, a repository) as the user.
+// POST /refresh-token refreshes it whatever its age; GET /account-info asks
+// the provider who the account is now. An app calls them to reach the
+// provider's APIs (a calendar, a repository) as the user.
 
 func init() {
 	routes["POST /get-access-token"] = (*Gate).handleGetAccessToken
 	routes["POST /refresh-token"] = (*Gate).handleRefreshToken
+	routes["GET /account-info"] = (*Gate).handleAccountInfo
 }
 
 var (
 	// errTokenUnauthorized is Better Auth's ctx.error("UNAUTHORIZED") of
 	// these routes: a 401 without a body, unlike sessionMiddleware's.
-	errTokenUnauthorized    = newAPIError(http.StatusUnauthorized, "", "")
-	errRefreshTokenNotFound = newAPIError(http.StatusBadRequest, "REFRESH_TOKEN_NOT_FOUND", "Refresh token not found")
-	errFailedToGetToken     = newAPIError(http.StatusBadRequest, "FAILED_TO_GET_ACCESS_TOKEN", "Failed to get a valid access token")
-	errFailedToRefresh      = newAPIError(http.StatusBadRequest, "FAILED_TO_REFRESH_ACCESS_TOKEN", "Failed to refresh access token")
+	errTokenUnauthorized     = newAPIError(http.StatusUnauthorized, "", "")
+	errRefreshTokenNotFound  = newAPIError(http.StatusBadRequest, "REFRESH_TOKEN_NOT_FOUND", "Refresh token not found")
+	errFailedToGetToken      = newAPIError(http.StatusBadRequest, "FAILED_TO_GET_ACCESS_TOKEN", "Failed to get a valid access token")
+	errFailedToRefresh       = newAPIError(http.StatusBadRequest, "FAILED_TO_REFRESH_ACCESS_TOKEN", "Failed to refresh access token")
+	errProviderNotConfigured = newAPIError(http.StatusBadRequest, "PROVIDER_NOT_CONFIGURED",
+		"Account is not associated with a configured social provider.")
+	errAccessTokenNotFound = newAPIError(http.StatusBadRequest, "ACCESS_TOKEN_NOT_FOUND", "Access token not found")
 )
 
 // accessTokenMargin is how close to its end a stored access token is
@@ -67,25 +74,10 @@ func (g *Gate) tokenAccount(w http.ResponseWriter, r *http.Request) (*authResult
 		return nil, store.Account{}, nil, e
 	}
 	accountID, _ := b.str("accountId", false)
-	res, e := g.requireSession(w, r)
-	if e == errUnauthorized {
-		return nil, store.Account{}, nil, errTokenUnauthorized
-	}
+	res, acc, e := g.ownAccount(w, r, accountID)
 	if e != nil {
 		return nil, store.Account{}, nil, e
 	}
-	if accountID == "" {
-		return nil, store.Account{}, nil, errAccountNotFound
-	}
-	list, err := g.store().ListAccounts(r.Context(), res.user.ID)
-	if err != nil {
-		return nil, store.Account{}, nil, g.storeError(r, opSession, err)
-	}
-	i := slices.IndexFunc(list, func(a store.Account) bool { return a.ID == accountID })
-	if i < 0 {
-		return nil, store.Account{}, nil, errAccountNotFound
-	}
-	acc := list[i]
 	p := g.social[acc.ProviderID]
 	if p == nil {
 		// The credential account, or a provider no longer configured.
@@ -93,6 +85,30 @@ func (g *Gate) tokenAccount(w http.ResponseWriter, r *http.Request) (*authResult
 			fmt.Sprintf("Provider %s is not supported.", acc.ProviderID))
 	}
 	return res, acc, p, nil
+}
+
+// ownAccount is the signed-in user's account row accountID ("" selects
+// none: the account cookie Better Auth does not keep by default either).
+func (g *Gate) ownAccount(w http.ResponseWriter, r *http.Request, accountID string) (*authResult, store.Account, *apiError) {
+	res, e := g.requireSession(w, r)
+	if e == errUnauthorized {
+		return nil, store.Account{}, errTokenUnauthorized
+	}
+	if e != nil {
+		return nil, store.Account{}, e
+	}
+	if accountID == "" {
+		return nil, store.Account{}, errAccountNotFound
+	}
+	list, err := g.store().ListAccounts(r.Context(), res.user.ID)
+	if err != nil {
+		return nil, store.Account{}, g.storeError(r, opSession, err)
+	}
+	i := slices.IndexFunc(list, func(a store.Account) bool { return a.ID == accountID })
+	if i < 0 {
+		return nil, store.Account{}, errAccountNotFound
+	}
+	return res, list[i], nil
 }
 
 // accountSelection checks the body against accountSelectionSchema with
@@ -119,9 +135,15 @@ func accountSelection(b *body) *apiError {
 	if u := kind("userId"); branch == "" || u != "undefined" && u != "string" {
 		return newAPIError(http.StatusBadRequest, "VALIDATION_ERROR", "[body] Invalid input")
 	}
+	return unrecognizedKeys("body", slices.Collect(maps.Keys(b.fields)), branch)
+}
+
+// unrecognizedKeys is zod's strict-object issue for the keys other than
+// known and userId, or nil.
+func unrecognizedKeys(where string, keys []string, known string) *apiError {
 	var extra []string
-	for k := range b.fields {
-		if k != branch && k != "userId" {
+	for _, k := range keys {
+		if k != known && k != "userId" {
 			extra = append(extra, fmt.Sprintf("%q", k))
 		}
 	}
@@ -129,10 +151,10 @@ func accountSelection(b *body) *apiError {
 	case 0:
 		return nil
 	case 1:
-		return newAPIError(http.StatusBadRequest, "VALIDATION_ERROR", "[body] Unrecognized key: "+extra[0])
+		return newAPIError(http.StatusBadRequest, "VALIDATION_ERROR", "["+where+"] Unrecognized key: "+extra[0])
 	}
 	slices.Sort(extra)
-	return newAPIError(http.StatusBadRequest, "VALIDATION_ERROR", "[body] Unrecognized keys: "+strings.Join(extra, ", "))
+	return newAPIError(http.StatusBadRequest, "VALIDATION_ERROR", "["+where+"] Unrecognized keys: "+strings.Join(extra, ", "))
 }
 
 // refreshAccount refreshes acc's tokens at p and stores them as Better
@@ -264,4 +286,58 @@ func optString(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// handleAccountInfo is GET /account-info?accountId=: the provider's current
+// description of the account, through its access token (refreshed first
+// as /get-access-token does).
+func (g *Gate) handleAccountInfo(w http.ResponseWriter, r *http.Request) *apiError {
+	q := r.URL.Query()
+	if len(q["accountId"]) != 1 || len(q["userId"]) > 1 {
+		return newAPIError(http.StatusBadRequest, "VALIDATION_ERROR", "[query] Invalid input")
+	}
+	if e := unrecognizedKeys("query", slices.Collect(maps.Keys(q)), "accountId"); e != nil {
+		return e
+	}
+	res, acc, e := g.ownAccount(w, r, q.Get("accountId"))
+	if e != nil {
+		return e
+	}
+	p := g.social[acc.ProviderID]
+	if p == nil {
+		return errProviderNotConfigured
+	}
+	access, idToken := acc.AccessToken, acc.IDToken
+	if acc.RefreshToken != "" && !acc.AccessTokenExpiresAt.IsZero() && acc.AccessTokenExpiresAt.Sub(now()) < accessTokenMargin {
+		tok, e := g.refreshAccount(r, res, acc, p, errFailedToGetToken)
+		if e != nil {
+			return e
+		}
+		access = tok.AccessToken
+		if tok.IDToken != "" {
+			idToken = tok.IDToken
+		}
+	}
+	if access == "" {
+		return errAccessTokenNotFound
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), refreshTimeout)
+	defer cancel()
+	user, data, err := p.AccountInfo(ctx, access, idToken)
+	if err != nil {
+		g.logger.Warn("provider account info failed", zap.String("provider", p.ID()),
+			zap.String("account_id", acc.ID), zap.Error(err))
+		return errFailedToGetUserInfo
+	}
+	type accountRef struct {
+		ID         string `json:"id"`
+		ProviderID string `json:"providerId"`
+		AccountID  string `json:"accountId"`
+	}
+	writeJSON(w, http.StatusOK, struct {
+		User    json.RawMessage `json:"user"`
+		Data    json.RawMessage `json:"data"`
+		Account accountRef      `json:"account"`
+	}{user, data, accountRef{acc.ID, acc.ProviderID, acc.AccountID}})
+	return nil
 }

@@ -212,3 +212,102 @@ func anyStrings(v any) []string {
 	}
 	return out
 }
+
+func (s *socialSite) accountInfo(cookie, query string) *httptest.ResponseRecorder {
+	s.t.Helper()
+	return s.tg.do(req("GET", "/auth/account-info"+query, "", "Cookie", cookie))
+}
+
+// /account-info answers as each Better Auth provider's getUserInfo does;
+// the generic OIDC shape is also checked against the real Better Auth by
+// the official client's script (cmd/caddy).
+func TestAccountInfo_ProviderShapes(t *testing.T) {
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		u := fakeidp.DefaultUser
+		for _, tc := range []struct {
+			site             func() *socialSite
+			wantUser         string
+			dataKey, dataVal string
+		}{
+			{func() *socialSite { return newOIDCSite(t, dsn, "") },
+				`{"email":"user@example.com","emailVerified":true,"image":"https://example.com/avatar.png","name":"Fake User"}`, "id", u.Sub},
+			{func() *socialSite { return newGoogleSite(t, dsn, "") },
+				`{"name":"Fake User","email":"user@example.com","image":"https://example.com/avatar.png","emailVerified":true}`, "sub", u.Sub},
+			{func() *socialSite { return newGitHubSite(t, dsn) },
+				`{"name":"Fake User","email":"user@example.com","image":"https://example.com/avatar.png","emailVerified":true}`, "login", u.Login},
+		} {
+			s := tc.site()
+			t.Run(s.id, func(t *testing.T) {
+				cookie := sessionCookieFrom(t, s.flow(""))
+				id := s.accountRowID(cookie, s.id)
+				w := s.accountInfo(cookie, "?accountId="+id)
+				if w.Code != http.StatusOK {
+					t.Fatalf("account-info: %d %s", w.Code, w.Body)
+				}
+				var got struct {
+					User    json.RawMessage
+					Data    map[string]any
+					Account map[string]any
+				}
+				if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+					t.Fatal(err)
+				}
+				if string(got.User) != tc.wantUser {
+					t.Errorf("user = %s, want %s", got.User, tc.wantUser)
+				}
+				if got.Data[tc.dataKey] != tc.dataVal || got.Account["id"] != id || got.Account["providerId"] != s.id || got.Account["accountId"] == "" {
+					t.Errorf("answer %s", w.Body)
+				}
+			})
+		}
+	})
+}
+
+func TestAccountInfo_Refusals(t *testing.T) {
+	testsupport.Both(t, func(t *testing.T, dsn string) {
+		s := newOIDCSite(t, dsn, "")
+		cookie := sessionCookieFrom(t, s.flow(""))
+		id := s.accountRowID(cookie, "corp")
+
+		if w := s.accountInfo("", "?accountId="+id); w.Code != http.StatusUnauthorized || w.Body.Len() != 0 {
+			t.Errorf("no session: %d %q", w.Code, w.Body)
+		}
+		for query, msg := range map[string]string{
+			"":                              "[query] Invalid input",
+			"?useAccountCookie=true":        "[query] Invalid input",
+			"?accountId=a&accountId=b":      "[query] Invalid input",
+			"?accountId=" + id + "&extra=1": `[query] Unrecognized key: "extra"`,
+		} {
+			w := s.accountInfo(cookie, query)
+			wantError(t, w, http.StatusBadRequest, "VALIDATION_ERROR")
+			if got := decodeJSON(t, w)["message"]; got != msg {
+				t.Errorf("%q: message %q, want %q", query, got, msg)
+			}
+		}
+		wantError(t, s.accountInfo(cookie, "?accountId=nope"), http.StatusBadRequest, "ACCOUNT_NOT_FOUND")
+		bob, _ := s.tg.signUp("Bob", "bob@example.com", "password1234")
+		w := s.accountInfo(bob, "?accountId="+s.accountRowID(bob, "credential"))
+		wantError(t, w, http.StatusBadRequest, "PROVIDER_NOT_CONFIGURED")
+		wantError(t, s.accountInfo(bob, "?accountId="+id), http.StatusBadRequest, "ACCOUNT_NOT_FOUND")
+
+		// The provider failing to describe the account (here: userinfo
+		// down, for an account whose id_token is gone).
+		if _, err := s.db.Exec(s.db.Rebind(`UPDATE "account" SET "idToken" = NULL WHERE "id" = ?`), id); err != nil {
+			t.Fatal(err)
+		}
+		s.idp.Fail(fakeidp.Userinfo, fakeidp.Failure{Status: http.StatusInternalServerError})
+		wantError(t, s.accountInfo(cookie, "?accountId="+id), http.StatusUnauthorized, "FAILED_TO_GET_USER_INFO")
+		s.idp.Fail(fakeidp.Userinfo, fakeidp.Failure{})
+		if w := s.accountInfo(cookie, "?accountId="+id); w.Code != http.StatusOK || decodeJSON(t, w)["data"].(map[string]any)["sub"] != fakeidp.DefaultUser.Sub {
+			t.Errorf("from userinfo: %d %s", w.Code, w.Body)
+		}
+
+		// An account from a client's id_token without an access token.
+		w = s.signInIDToken(`{"token":` + jsonString(s.idToken(fakeidp.User{Sub: "other", Email: "other@example.com", EmailVerified: true}, "")) + `}`)
+		if w.Code != http.StatusOK {
+			t.Fatalf("idToken sign-in: %d %s", w.Code, w.Body)
+		}
+		other := sessionCookieFrom(t, w)
+		wantError(t, s.accountInfo(other, "?accountId="+s.accountRowID(other, "corp")), http.StatusBadRequest, "ACCESS_TOKEN_NOT_FOUND")
+	})
+}

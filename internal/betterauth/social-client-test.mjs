@@ -235,6 +235,26 @@ await step("getAccessToken, refreshToken (the provider account's tokens)", async
 	return `refreshed; unknown account ${e.status} ${e.code}`;
 });
 
+await step("accountInfo (the provider's current view of the account)", async () => {
+	const list = await client.listAccounts();
+	const acc = list.data.find((a) => a.providerId === provider);
+	const res = await client.accountInfo({ query: { accountId: acc.id } });
+	check(res.error === null && res.data, `accountInfo: ${show(res)}`);
+	const d = res.data;
+	check(show(Object.keys(d)) === show(["user", "data", "account"]), `accountInfo keys ${show(Object.keys(d))}`);
+	ok({ data: d.user, error: null }, { email: T.string, emailVerified: T.bool, image: T.string, name: T.string }, "accountInfo user");
+	ok({ data: d.account, error: null }, { id: T.string, providerId: T.string, accountId: T.string }, "accountInfo account");
+	check(d.user.email === email && d.user.name === name && d.user.emailVerified === true,
+		`accountInfo user ${show(d.user)}, want ${email}, ${name}, verified`);
+	check(d.account.id === acc.id && d.account.providerId === provider && d.account.accountId === acc.accountId,
+		`accountInfo account ${show(d.account)}, want ${show(acc)}`);
+	check(show(Object.keys(d.data).slice(0, 3)) === show(["id", "emailVerified", "image"]) && d.data.id === d.data.sub &&
+		d.data.email === email && d.data.image === d.data.picture,
+		`accountInfo data ${show(d.data)}, want the id_token's claims after id, emailVerified and image`);
+	const e = failed(await client.accountInfo({ query: { accountId: acc.id, extra: "1" } }), 400, "VALIDATION_ERROR", "accountInfo");
+	return `user ${d.user.email}; data keys ${Object.keys(d.data).join(",")}; unknown key ${e.status} ${e.code}`;
+});
+
 await step("two sign-ins in two tabs: the first tab's callback", async () => {
 	jar.clear();
 	// The second start replaces the first's state cookie, so the first
