@@ -94,13 +94,9 @@ func (p *Provider) genericInfo(ctx context.Context, accessToken, idToken string)
 		if userinfoURL == "" || accessToken == "" {
 			return nil, nil, fmt.Errorf("%w: no id_token naming an email, and no userinfo", ErrNoAccountInfo)
 		}
-		var raw json.RawMessage
-		if err := p.getJSON(ctx, userinfoURL, accessToken, &raw); err != nil {
-			return nil, nil, err
-		}
-		ui, err := parseObject(raw)
+		ui, raw, err := p.getObject(ctx, userinfoURL, accessToken)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: userinfo: %v", ErrNoAccountInfo, err)
+			return nil, nil, err
 		}
 		var c claims
 		_ = json.Unmarshal(raw, &c)
@@ -129,13 +125,9 @@ func (p *Provider) genericInfo(ctx context.Context, accessToken, idToken string)
 // from /user/emails when it has none, as data.
 func (p *Provider) githubInfo(ctx context.Context, accessToken string) (object, object, error) {
 	_, _, userURL, _ := p.snapshot()
-	var raw json.RawMessage
-	if err := p.getJSON(ctx, userURL, accessToken, &raw); err != nil {
-		return nil, nil, err
-	}
-	d, err := parseObject(raw)
+	d, raw, err := p.getObject(ctx, userURL, accessToken)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: /user: %v", ErrNoAccountInfo, err)
+		return nil, nil, err
 	}
 	var u githubUser
 	_ = json.Unmarshal(raw, &u)
@@ -174,6 +166,20 @@ func (p *Provider) githubInfo(ctx context.Context, accessToken string) (object, 
 	out.copy(d, "image", "avatar_url")
 	out.set("emailVerified", verified)
 	return out, d, nil
+}
+
+// getObject is getJSON of an object whose keys' order is kept, and its
+// raw JSON.
+func (p *Provider) getObject(ctx context.Context, url, accessToken string) (object, json.RawMessage, error) {
+	var raw json.RawMessage
+	if err := p.getJSON(ctx, url, accessToken, &raw); err != nil {
+		return nil, nil, err
+	}
+	o, err := parseObject(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %s: %v", ErrNoAccountInfo, url, err)
+	}
+	return o, raw, nil
 }
 
 // stringBoolean is Better Auth's parseStringBoolean(v) ?? false.
