@@ -308,7 +308,7 @@ func FuzzAPI_SignIn(f *testing.F) {
 var accountPaths = []string{
 	"/auth/update-user", "/auth/change-password", "/auth/revoke-session", "/auth/revoke-sessions",
 	"/auth/revoke-other-sessions", "/auth/sign-out", "/auth/delete-user", "/auth/send-verification-email",
-	"/auth/list-sessions", "/auth/get-session",
+	"/auth/list-sessions", "/auth/get-session", "/auth/get-access-token", "/auth/refresh-token",
 }
 
 func FuzzAPI_Account(f *testing.F) {
