@@ -262,6 +262,23 @@ await step("signUp.email (Ada), promoted to admin", async () => {
 	return `user ${st.ada}`;
 });
 
+await step("admin.hasPermission (Pat, a plain user, and Ada, an admin)", async () => {
+	const ANSWER = { error: [(v) => v === null, "null"], success: T.bool };
+	const seen = [];
+	for (const [who, client, permissions, want] of [
+		["Pat", pat, { user: ["list"] }, false],
+		["Ada", ada, { user: ["list"] }, true],
+		["Ada", ada, { user: ["ban"], session: ["revoke"] }, true],
+		["Ada", ada, { user: ["impersonate-admins"] }, false],
+		["Ada", ada, { nope: ["x"] }, false],
+	]) {
+		const d = ok(await client.admin.hasPermission({ permissions }), ANSWER, `admin.hasPermission (${who}, ${show(permissions)})`);
+		check(d.success === want, `admin.hasPermission (${who}, ${show(permissions)}): success ${d.success}, want ${want}`);
+		seen.push(d.success);
+	}
+	return seen.join(" ");
+});
+
 await step("admin.createUser (Carol)", async () => {
 	const d = ok(await ada.admin.createUser({ email: mail("Carol").replace("Carol", "CAROL"), password: carolPw1, name: "Carol", role: "user" }), { user: USER }, "admin.createUser");
 	isFresh(d.user, "admin.createUser user", { name: "Carol", email: mail("carol") });
