@@ -45,13 +45,9 @@ func (g *Gate) handleAdminHasPermission(w http.ResponseWriter, r *http.Request) 
 		return e
 	}
 	ok := false
-	role := res.user.Role
-	if role == "" {
-		role = defaultUserRole
-	}
 	// Better Auth splits on "," without trimming; so do we, so that
 	// " admin" is no admin here either.
-	for _, rl := range strings.Split(role, ",") {
+	for _, rl := range strings.Split(effectiveRole(res.user.Role), ",") {
 		if slices.Contains(g.admin.roles, rl) && authorizeActions(adminStatements, perms) {
 			ok = true
 			break

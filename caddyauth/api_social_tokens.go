@@ -196,25 +196,39 @@ func (g *Gate) handleGetAccessToken(w http.ResponseWriter, r *http.Request) *api
 	if e != nil {
 		return e
 	}
-	out := accessTokenJSON{
-		AccessToken: acc.AccessToken, AccessTokenExpiresAt: optTime(acc.AccessTokenExpiresAt),
-		Scopes: storedScopes(acc.Scope), IDToken: acc.IDToken,
+	tok, e := g.validAccessToken(r, res, acc, p)
+	if e != nil {
+		return e
 	}
-	if acc.RefreshToken != "" && !acc.AccessTokenExpiresAt.IsZero() && acc.AccessTokenExpiresAt.Sub(now()) < accessTokenMargin {
-		tok, e := g.refreshAccount(r, res, acc, p, errFailedToGetToken)
-		if e != nil {
-			return e
-		}
-		out.AccessToken = tok.AccessToken
-		if t := optTime(tok.AccessTokenExpiresAt); t != nil {
-			out.AccessTokenExpiresAt = t
-		}
-		if tok.IDToken != "" {
-			out.IDToken = tok.IDToken
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, accessTokenJSON{
+		AccessToken: tok.AccessToken, AccessTokenExpiresAt: optTime(tok.AccessTokenExpiresAt),
+		Scopes: storedScopes(acc.Scope), IDToken: tok.IDToken,
+	})
 	return nil
+}
+
+// validAccessToken is Better Auth's getValidAccessToken, which
+// /get-access-token and /account-info share: the stored tokens, refreshed
+// first when the access token has an expiry within accessTokenMargin and
+// there is a refresh token; what the refresh did not send again is the
+// stored one.
+func (g *Gate) validAccessToken(r *http.Request, res *authResult, acc store.Account, p *social.Provider) (social.Tokens, *apiError) {
+	tok := social.Tokens{AccessToken: acc.AccessToken, IDToken: acc.IDToken, AccessTokenExpiresAt: acc.AccessTokenExpiresAt}
+	if acc.RefreshToken == "" || acc.AccessTokenExpiresAt.IsZero() || acc.AccessTokenExpiresAt.Sub(now()) >= accessTokenMargin {
+		return tok, nil
+	}
+	fresh, e := g.refreshAccount(r, res, acc, p, errFailedToGetToken)
+	if e != nil {
+		return social.Tokens{}, e
+	}
+	tok.AccessToken = fresh.AccessToken
+	if !fresh.AccessTokenExpiresAt.IsZero() {
+		tok.AccessTokenExpiresAt = fresh.AccessTokenExpiresAt
+	}
+	if fresh.IDToken != "" {
+		tok.IDToken = fresh.IDToken
+	}
+	return tok, nil
 }
 
 // refreshedJSON is /refresh-token's answer, in Better Auth's key order:
@@ -307,23 +321,16 @@ func (g *Gate) handleAccountInfo(w http.ResponseWriter, r *http.Request) *apiErr
 	if p == nil {
 		return errProviderNotConfigured
 	}
-	access, idToken := acc.AccessToken, acc.IDToken
-	if acc.RefreshToken != "" && !acc.AccessTokenExpiresAt.IsZero() && acc.AccessTokenExpiresAt.Sub(now()) < accessTokenMargin {
-		tok, e := g.refreshAccount(r, res, acc, p, errFailedToGetToken)
-		if e != nil {
-			return e
-		}
-		access = tok.AccessToken
-		if tok.IDToken != "" {
-			idToken = tok.IDToken
-		}
+	tok, e := g.validAccessToken(r, res, acc, p)
+	if e != nil {
+		return e
 	}
-	if access == "" {
+	if tok.AccessToken == "" {
 		return errAccessTokenNotFound
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), refreshTimeout)
 	defer cancel()
-	user, data, err := p.AccountInfo(ctx, access, idToken)
+	user, data, err := p.AccountInfo(ctx, tok.AccessToken, tok.IDToken)
 	if err != nil {
 		g.logger.Warn("provider account info failed", zap.String("provider", p.ID()),
 			zap.String("account_id", acc.ID), zap.Error(err))
