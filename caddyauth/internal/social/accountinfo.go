@@ -125,46 +125,15 @@ func (p *Provider) genericInfo(ctx context.Context, accessToken, idToken string)
 // from /user/emails when it has none, as data.
 func (p *Provider) githubInfo(ctx context.Context, accessToken string) (object, object, error) {
 	_, _, userURL, _ := p.snapshot()
-	d, raw, err := p.getObject(ctx, userURL, accessToken)
+	prof, d, err := p.githubRead(ctx, userURL, accessToken)
 	if err != nil {
 		return nil, nil, err
 	}
-	var u githubUser
-	_ = json.Unmarshal(raw, &u)
-	var emails []githubEmail
-	if err := p.getJSON(ctx, strings.TrimSuffix(userURL, "/")+"/emails", accessToken, &emails); err != nil {
-		emails = nil
-	}
-	email := ""
-	if u.Email != nil {
-		email = *u.Email
-	}
-	if email == "" && len(emails) > 0 {
-		email = emails[0].Email
-		for _, e := range emails {
-			if e.Primary {
-				email = e.Email
-				break
-			}
-		}
-		d.set("email", email)
-	}
-	verified := false
-	for _, e := range emails {
-		if e.Email == email {
-			verified = e.Verified
-			break
-		}
-	}
-	name := u.Login
-	if u.Name != nil && *u.Name != "" {
-		name = *u.Name
-	}
 	var out object
-	out.set("name", name)
+	out.set("name", prof.Name)
 	out.copy(d, "email", "email")
 	out.copy(d, "image", "avatar_url")
-	out.set("emailVerified", verified)
+	out.set("emailVerified", prof.EmailVerified)
 	return out, d, nil
 }
 

@@ -465,12 +465,26 @@ type githubEmail struct {
 // email is /user's or else the primary (else first) listed one, and it is
 // verified only if /user/emails says so.
 func (p *Provider) githubProfile(ctx context.Context, userURL, accessToken string) (Profile, error) {
-	var u githubUser
-	if err := p.getJSON(ctx, userURL, accessToken, &u); err != nil {
+	prof, _, err := p.githubRead(ctx, userURL, accessToken)
+	if err != nil {
 		return Profile{}, err
 	}
-	if u.ID.String() == "" {
+	if prof.Subject == "" {
 		return Profile{}, fail(CodeUnableToGetUserInfo, ErrNoSubject, nil)
+	}
+	return prof, nil
+}
+
+// githubRead is githubProfile's reading, with /user's own object (its
+// email filled in when /user had none), which /account-info answers.
+func (p *Provider) githubRead(ctx context.Context, userURL, accessToken string) (Profile, object, error) {
+	d, raw, err := p.getObject(ctx, userURL, accessToken)
+	if err != nil {
+		return Profile{}, nil, err
+	}
+	var u githubUser
+	if err := json.Unmarshal(raw, &u); err != nil {
+		return Profile{}, nil, fail(CodeUnableToGetUserInfo, ErrUserinfo, fmt.Errorf("GET %s: %w", userURL, err))
 	}
 	var emails []githubEmail
 	if err := p.getJSON(ctx, strings.TrimSuffix(userURL, "/")+"/emails", accessToken, &emails); err != nil {
@@ -491,6 +505,7 @@ func (p *Provider) githubProfile(ctx context.Context, userURL, accessToken strin
 				break
 			}
 		}
+		d.set("email", prof.Email)
 	}
 	for _, e := range emails {
 		if e.Email == prof.Email {
@@ -498,7 +513,7 @@ func (p *Provider) githubProfile(ctx context.Context, userURL, accessToken strin
 			break
 		}
 	}
-	return prof, nil
+	return prof, d, nil
 }
 
 // getJSON is a bearer-authenticated GET whose failures are all
