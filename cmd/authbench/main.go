@@ -373,7 +373,7 @@ var identityLikeHeaders = [][2]string{
 // same claims for a site at addr; its signature is not valid, which costs
 // nobody anything here).
 func everythingLikeHeaders(addr string) [][2]string {
-	const id, sid = "2Dcu7wt1hzjS2zqkYp1roXEmk38s8dzN", "UgAcMso8IgwThrKG05jvM8QBKMzgvvBx"
+	id, sid := identityLikeHeaders[0][1], identityLikeHeaders[4][1]
 	email, name := benchEmail("gate-"+varPGEverything), "Gate "+varPGEverything
 	b64 := base64.RawURLEncoding.EncodeToString
 	claims := fmt.Sprintf(`{"iss":"http://%[1]s","aud":"http://%[1]s","sub":%[2]q,"email":%[3]q,"email_verified":false,"name":%[4]q,"role":"user","sid":%[5]q,"iat":1796282630,"exp":1796282690}`,
